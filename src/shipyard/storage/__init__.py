@@ -11,11 +11,12 @@ from shipyard.storage.interface import (
     FutureRevisionError,
     KeyExistsError,
     KeyNotFoundError,
-    Store,
     StorageError,
+    Store,
     Watch,
     WatchEvent,
 )
+from shipyard.storage.sqlite import SQLiteStore
 
 __all__ = [
     "CompactedError",
@@ -24,6 +25,7 @@ __all__ = [
     "FutureRevisionError",
     "KeyExistsError",
     "KeyNotFoundError",
+    "SQLiteStore",
     "StorageError",
     "Store",
     "Watch",
