@@ -198,3 +198,22 @@ async def test_closing_the_store_ends_every_watch(db_path: Path) -> None:
     assert store.watcher_count == 0
     with pytest.raises(StorageError):
         store.watch(PREFIX, 0)
+
+
+async def test_history_backlog_does_not_count_as_falling_behind(db_path: Path) -> None:
+    store = SQLiteStore(db_path, compaction_interval=0, history_size=20, watch_queue_limit=5)
+    await store.open()
+    try:
+        await churn(store, 15)
+        from_ring = store.watch(PREFIX, 0)
+        await churn(store, 3, start=15)
+        assert [e.revision for e in await take(from_ring, 18)] == list(range(1, 19))
+        await churn(store, 10, start=18)  # 19..28: the ring now starts after 8
+        from_log = store.watch(PREFIX, 2)
+        await churn(store, 2, start=28)
+        assert [e.revision for e in await take(from_log, 28)] == list(range(3, 31))
+        assert store.watcher_count == 1, "from_ring stopped reading and fell 12 events behind"
+        with pytest.raises(WatchOverflowError):
+            await take(from_ring, 1)
+    finally:
+        await store.close()

@@ -13,6 +13,7 @@ from shipyard.storage import (
     KeyNotFoundError,
     SQLiteStore,
     StorageError,
+    Store,
 )
 
 from .conftest import PREFIX, key, machine
@@ -157,3 +158,26 @@ async def test_writes_on_a_closed_store_are_refused(db_path: object) -> None:
     await closed.close()
     with pytest.raises(StorageError):
         await closed.create(key("m-1"), machine("m-1"))
+
+
+def as_store(store: SQLiteStore) -> Store:
+    """Type-checked: `SQLiteStore` satisfies the `Store` protocol."""
+    return store
+
+
+async def test_sqlite_store_is_a_store(store: SQLiteStore) -> None:
+    assert as_store(store) is store
+    assert (store.revision, store.compacted_revision) == (0, 0)
+
+
+async def test_prefix_match_is_exact_at_the_edges_of_unicode(store: SQLiteStore) -> None:
+    names = ["/a", "/a/x", "/a\uffff", "/a\U0010ffffz", "/b", "/", "/\U0010ffff"]
+    for name in names:
+        await store.create(name, {"metadata": {"name": "x"}})
+    await store.create("/zz", {})
+    for prefix in ["/a", "/a/", "/", "/\U0010ffff", ""]:
+        expected = sorted(n for n in [*names, "/zz"] if n.startswith(prefix))
+        assert [e.key for e in store.list(prefix)[0]] == expected, prefix
+        assert [e.key for e in await store.list_at(prefix, len(names))] == [
+            n for n in expected if n != "/zz"
+        ], prefix

@@ -29,7 +29,9 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import logging
 import os
+import sqlite3
 from bisect import bisect_left, insort
 from dataclasses import dataclass
 from typing import Any
@@ -57,10 +59,13 @@ from shipyard.storage.sqlitelog import (
     PendingWrite,
     StateRow,
     connect,
+    prefix_bounds,
 )
 from shipyard.storage.watching import Watcher, WatchHub
 
 REPLAY_PAGE = 1000
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -104,7 +109,7 @@ class SQLiteStore:
         self._hub = WatchHub(0, history_size, watch_queue_limit)
         self._writer: LogWriter | None = None
         self._reader: LogReader | None = None
-        self._connections: list[Any] = []
+        self._write_conn: sqlite3.Connection | None = None
         self._compactor: asyncio.Task[None] | None = None
         self._failure: StorageError | None = None
         self._closed = False
@@ -129,7 +134,7 @@ class SQLiteStore:
             raise StorageError("the store can be opened only once")
         loop = asyncio.get_running_loop()
         write_conn, read_conn = await asyncio.to_thread(self._connect)
-        self._connections = [write_conn, read_conn]
+        self._write_conn = write_conn
         self._reader = LogReader(read_conn)
         rows, revision, compacted = await asyncio.to_thread(self._reader.load)
         for key, mod_revision, create_revision, value in rows:
@@ -143,7 +148,7 @@ class SQLiteStore:
         if self.compaction_interval > 0:
             self._compactor = asyncio.create_task(self._compact_periodically())
 
-    def _connect(self) -> tuple[Any, Any]:
+    def _connect(self) -> tuple[sqlite3.Connection, sqlite3.Connection]:
         write_conn = connect(self.path, self._synchronous)
         write_conn.executescript(SCHEMA)
         return write_conn, connect(self.path, self._synchronous)
@@ -162,9 +167,10 @@ class SQLiteStore:
             await asyncio.to_thread(self._writer.join)
             # Commit callbacks were scheduled before the join returned, so they have run.
         self._hub.close_all()
-        for conn in self._connections:
-            conn.close()
-        self._connections = []
+        if self._reader is not None:
+            await asyncio.to_thread(self._reader.close)
+        if self._write_conn is not None:  # the writer thread has exited
+            self._write_conn.close()
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -173,13 +179,9 @@ class SQLiteStore:
 
     def list(self, prefix: str) -> tuple[builtins.list[Entry], int]:
         keys, live = self._keys, self._live
-        index = bisect_left(keys, prefix)
-        entries: builtins.list[Entry] = []
-        for key in keys[index:]:
-            if not key.startswith(prefix):
-                break
-            entries.append(live[key])
-        return entries, self._revision
+        low, high = prefix_bounds(prefix)
+        end = len(keys) if high is None else bisect_left(keys, high)
+        return [live[key] for key in keys[bisect_left(keys, low) : end]], self._revision
 
     async def list_at(
         self, prefix: str, revision: int, start_after: str = "", limit: int = 0
@@ -194,9 +196,12 @@ class SQLiteStore:
                 entries = entries[bisect_left([e.key for e in entries], start_after + "\x00") :]
             return entries[:limit] if limit > 0 else entries
         reader = self._require_reader()
-        rows, compacted = await asyncio.to_thread(
-            reader.state_at, prefix, revision, start_after, limit
-        )
+        try:
+            rows, compacted = await asyncio.to_thread(
+                reader.state_at, prefix, revision, start_after, limit
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"reading the log at revision {revision}: {exc}") from exc
         if revision < compacted:
             raise CompactedError(revision, compacted)
         return [_entry(row) for row in rows]
@@ -340,7 +345,10 @@ class SQLiteStore:
             await asyncio.sleep(self.compaction_interval)
             target = self._revision - self.keep_revisions
             if target > self._compacted:
-                await self.compact(target)
+                try:
+                    await self.compact(target)
+                except Exception:  # the next round retries; the store keeps serving
+                    logger.exception("compacting %s at revision %d failed", self.path, target)
 
     def _require_reader(self) -> LogReader:
         if self._reader is None or self._closed:

@@ -81,13 +81,14 @@ def prefix_bounds(prefix: str) -> tuple[str, str | None]:
     SQLite compares TEXT by its UTF-8 bytes, which orders like code points, so bumping the last
     code point of the prefix gives the exclusive upper bound (None: no bound).
     """
-    while prefix:
-        last = ord(prefix[-1])
+    stem = prefix
+    while stem:
+        last = ord(stem[-1])
         if last < 0x10FFFF:
             bumped = last + 1 if not 0xD800 <= last + 1 <= 0xDFFF else 0xE000
-            return prefix, prefix[:-1] + chr(bumped)
-        prefix = prefix[:-1]
-    return "", None
+            return prefix, stem[:-1] + chr(bumped)
+        stem = stem[:-1]
+    return prefix, None
 
 
 @dataclass(slots=True)
@@ -223,6 +224,13 @@ class LogReader:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._lock = threading.Lock()
+        self._closed = False
+
+    def close(self) -> None:
+        """Close the connection once no query runs on it; later queries raise."""
+        with self._lock:
+            self._closed = True
+            self._conn.close()
 
     def load(self) -> tuple[list[StateRow], int, int]:
         """Every live key's newest row, the newest revision and the compacted revision."""
@@ -287,5 +295,5 @@ class _snapshot:
     def __enter__(self) -> None:
         self._conn.execute("BEGIN")
 
-    def __exit__(self, *exc: object) -> None:
-        self._conn.execute("COMMIT")
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -14,6 +14,9 @@ the watcher was registered at. Because registration and the ring copy happen in 
 step on the event loop, and commits are published on the loop too, the replayed range and the
 live range meet exactly: nothing is lost or repeated at the switch.
 
+Events (and their entries) are shared by every watcher and the ring: consumers treat them as
+read-only.
+
 Slow watchers: a watcher whose undelivered events exceed ``queue_limit`` is dropped from the hub,
 its buffer freed, and its iterator raises `WatchOverflowError` (a `StorageError`). kube-apiserver
 closes such a watch; the API server should end the stream likewise, and the client re-watches
@@ -40,8 +43,9 @@ class WatchOverflowError(StorageError):
 class Watcher:
     """An open watch on ``prefix``: an async iterator of events in revision order.
 
-    ``_replayed`` holds pages of history older than anything in ``_buffer``, which receives the
-    ring's events at registration and then live events; the iterator drains history first.
+    Three queues, drained in this order: ``_replayed`` (pages replayed from the log), ``_backlog``
+    (the ring's events copied at registration) and ``_buffer`` (live events). Only ``_buffer``
+    counts towards ``queue_limit``: history is bounded by the ring and the page size already.
     """
 
     __slots__ = (
@@ -49,6 +53,7 @@ class Watcher:
         "_hub",
         "_buffer",
         "_replayed",
+        "_backlog",
         "_waiter",
         "_closed",
         "_error",
@@ -62,6 +67,7 @@ class Watcher:
         self._hub = hub
         self._buffer: deque[WatchEvent] = deque()
         self._replayed: deque[WatchEvent] = deque()
+        self._backlog: deque[WatchEvent] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
         self._error: BaseException | None = None
@@ -79,6 +85,8 @@ class Watcher:
             if self._replay is not None:
                 await self._replay_page()
                 continue
+            if self._backlog:
+                return self._backlog.popleft()
             if self._buffer:
                 return self._buffer.popleft()
             if self._error is not None:
@@ -99,6 +107,7 @@ class Watcher:
             self._replay = None
             self._buffer.clear()
             self._replayed.clear()
+            self._backlog.clear()
             self._hub.unregister(self)
             waiter = self._waiter
             if waiter is not None and not waiter.done():
@@ -177,7 +186,7 @@ class WatchHub:
         watcher = Watcher(self, prefix)
         if after >= self._floor:
             start = after - self._floor
-            watcher._buffer.extend(
+            watcher._backlog.extend(
                 event
                 for event in islice(self._history, start, None)
                 if event.entry.key.startswith(prefix)
@@ -186,7 +195,7 @@ class WatchHub:
             watcher._replay = replay
             watcher._replay_after = after
             watcher._replay_until = min(current, self._floor)
-            watcher._buffer.extend(
+            watcher._backlog.extend(
                 event for event in self._history if event.entry.key.startswith(prefix)
             )
         self._register(watcher)
