@@ -312,7 +312,7 @@ class SQLiteStore:
             raise CompactedError(after, self._compacted)
         if after > self._revision:
             raise FutureRevisionError(after, self._revision)
-        return self._hub.watch(prefix, after, self._revision, self._replay)
+        return self._hub.watch(prefix, after, self._replay)
 
     async def _replay(
         self, prefix: str, after: int, until: int

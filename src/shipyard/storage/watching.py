@@ -178,8 +178,8 @@ class WatchHub:
                 for watcher in tuple(watchers):
                     watcher._push(event)
 
-    def watch(self, prefix: str, after: int, current: int, replay: Replay) -> Watcher:
-        """Register a watcher for revisions > ``after``; ``current`` is the newest published.
+    def watch(self, prefix: str, after: int, replay: Replay) -> Watcher:
+        """Register a watcher for revisions > ``after``, at most the newest published one.
 
         Bounds (compaction, future revisions) are the caller's to check first.
         """
@@ -191,10 +191,10 @@ class WatchHub:
                 for event in islice(self._history, start, None)
                 if event.entry.key.startswith(prefix)
             )
-        elif after < current:
+        else:  # older than the ring: the log supplies (after, floor], the ring the rest
             watcher._replay = replay
             watcher._replay_after = after
-            watcher._replay_until = min(current, self._floor)
+            watcher._replay_until = self._floor
             watcher._backlog.extend(
                 event for event in self._history if event.entry.key.startswith(prefix)
             )
