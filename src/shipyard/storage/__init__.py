@@ -15,6 +15,7 @@ from shipyard.storage.interface import (
     Store,
     Watch,
     WatchEvent,
+    WatchOverflowError,
 )
 from shipyard.storage.sqlite import SQLiteStore
 
@@ -30,4 +31,5 @@ __all__ = [
     "Store",
     "Watch",
     "WatchEvent",
+    "WatchOverflowError",
 ]

@@ -20,6 +20,7 @@ Contract (every implementation, checked by tests/storage):
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -39,6 +40,10 @@ class KeyNotFoundError(StorageError):
 
 class ConflictError(StorageError):
     """The key's mod revision is not the expected one."""
+
+
+class WatchOverflowError(StorageError):
+    """The watcher fell too far behind; its stream ends and the client re-watches."""
 
 
 class CompactedError(StorageError):
@@ -127,7 +132,7 @@ class Store(Protocol):
 
     async def list_at(
         self, prefix: str, revision: int, start_after: str = "", limit: int = 0
-    ) -> list[Entry]:
+    ) -> builtins.list[Entry]:
         """Keys under ``prefix`` as they were at ``revision`` (for paging a snapshot), sorted by
         key, beginning after ``start_after``; raises `CompactedError` if history is gone."""
         ...

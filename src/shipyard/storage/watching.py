@@ -30,14 +30,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from itertools import islice
 
-from shipyard.storage.interface import StorageError, WatchEvent
+from shipyard.storage.interface import StorageError, WatchEvent, WatchOverflowError
 
 # One page of replayed history: ``(events, done)``; raises CompactedError if history is gone.
 Replay = Callable[[str, int, int], Awaitable[tuple[list[WatchEvent], bool]]]
 
-
-class WatchOverflowError(StorageError):
-    """The watcher fell too far behind and was terminated; re-watch from the last revision."""
 
 
 class Watcher:
