@@ -73,7 +73,8 @@ BYTES: Schema = {"type": "string", "format": "byte"}
 TIME: Schema = {"type": "string", "format": "date-time"}
 MICRO_TIME: Schema = {"type": "string", "format": "date-time"}
 QUANTITY: Schema = {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, STR]}
-METADATA: Schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+METADATA: Schema = {"type": "object"}  # ObjectMeta is validated by the handlers, as for CRDs
+OPAQUE: Schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 STR_LIST: Schema = _list(STR)
 
 OBJECT_REFERENCE = _obj(
@@ -232,7 +233,7 @@ NODE_SCHEMA = _kind(
                     _obj({"name": STR, "devicePath": STR}, required=("name", "devicePath"))
                 ),
                 "config": _obj(
-                    {"assigned": METADATA, "active": METADATA, "lastKnownGood": METADATA,
+                    {"assigned": OPAQUE, "active": OPAQUE, "lastKnownGood": OPAQUE,
                      "error": STR}
                 ),
                 "runtimeHandlers": _list(

@@ -19,12 +19,12 @@ definitions (`table_for_watch_event`). Pure functions; the clock is a parameter.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shipyard.apimachinery.jsonpath import JSONPathError, evaluate
 from shipyard.apiserver.resources import PrinterColumn, ResourceInfo
 
 TABLE_API_VERSION = "meta.k8s.io/v1"
@@ -157,8 +157,8 @@ def row_cells(info: ResourceInfo, obj: dict[str, Any], now: datetime) -> list[An
     cells: list[Any] = [obj.get("metadata", {}).get("name", "")]
     for column in info.printer_columns or DEFAULT_CRD_COLUMNS:
         try:
-            results = _evaluate(obj, column.json_path)
-        except Exception:  # a path that cannot be evaluated on this object prints as null
+            results = evaluate(obj, column.json_path)
+        except JSONPathError:  # an unparsable column prints as null, as kube does
             results = []
         cells.append(_cell_for_value(column.type, results[0]) if results else None)
     return cells
@@ -234,13 +234,6 @@ def table_for_watch_event(
 
 # ---------------------------------------------------------------------------------------------
 # CRD cells (apiextensions-apiserver tableconvertor)
-
-
-def _evaluate(obj: dict[str, Any], path: str) -> list[Any]:
-    # shipyard.apimachinery.jsonpath is being written concurrently: resolve it at call time.
-    module = importlib.import_module("shipyard.apimachinery.jsonpath")
-    results: list[Any] = module.evaluate(obj, path)
-    return results
 
 
 def _cell_for_value(column_type: str, value: Any) -> Any:
