@@ -1,0 +1,123 @@
+"""``shipyard apiserver``: the embedded management API server in the foreground.
+
+Everything lives under ``--data-dir``: ``pki/`` (CA, serving and admin certificates, token file;
+created on first start, reused after), ``state.db`` (the SQLite store) and ``kubeconfig`` (admin
+credentials for the URL actually bound, rewritten on every start, so ``--port 0`` works). The
+kubeconfig is written before ``--port-file``: whoever sees the port file may use the kubeconfig.
+
+Logs go to stderr. SIGTERM or SIGINT shut down gracefully (see `shipyard.apiserver.serving`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+LOOPBACK_OR_ANY = frozenset({"127.0.0.1", "::1", "localhost", "0.0.0.0", "::", ""})
+log = logging.getLogger("shipyard.apiserver")
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr, unless the host process (a test runner) already set logging up."""
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def build_app(data_dir: Path, pki: Any, *, anonymous_auth: bool) -> Any:
+    """The authenticated API server over the SQLite store in ``data_dir``."""
+    from shipyard.apiserver import authn, certs
+
+    try:
+        from shipyard.apiserver.app import APIServer
+        from shipyard.storage import SQLiteStore
+    except ImportError as e:
+        raise click.ClickException(f"the API server is not available in this build: {e}") from e
+
+    store = SQLiteStore(data_dir / "state.db")
+    return authn.Authenticator(
+        APIServer(store),
+        tokens=authn.load_token_file(pki.token_file),
+        client_ca=certs.load_cert(pki.ca_cert),
+        allow_anonymous_paths=authn.PUBLIC_INFO_PATHS if anonymous_auth else (),
+    )
+
+
+@click.command("apiserver")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Where the PKI, the SQLite database and the kubeconfig live.")
+@click.option("--bind-address", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Loopback unless you mean to expose the server.")
+@click.option("--port", type=click.IntRange(0, 65535), default=6443, show_default=True,
+              help="Port to listen on; 0 picks a free one (see --port-file).")
+@click.option("--insecure", is_flag=True,
+              help="Serve plain HTTP instead of TLS. Bearer tokens are still required.")
+@click.option("--port-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the bound port here once serving; removed on shutdown.")
+@click.option("--tls-san", multiple=True,
+              help="Extra DNS name or IP for the serving certificate (repeatable).")
+@click.option("--key-type", type=click.Choice(["rsa", "ecdsa"]), default="rsa",
+              show_default=True, help="Key algorithm for newly created keys.")
+@click.option("--anonymous-auth/--no-anonymous-auth", default=True, show_default=True,
+              help="Let unauthenticated clients GET /healthz, /livez, /readyz and /version.")
+@click.option("--shutdown-timeout", type=click.IntRange(0), default=5, show_default=True,
+              help="Seconds open requests (watches) get to finish on shutdown.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True)
+def apiserver(
+    data_dir: Path,
+    bind_address: str,
+    port: int,
+    insecure: bool,
+    port_file: Path | None,
+    tls_san: tuple[str, ...],
+    key_type: str,
+    anonymous_auth: bool,
+    shutdown_timeout: int,
+    log_level: str,
+) -> None:
+    """Run the Kubernetes-compatible management API server in the foreground."""
+    from shipyard.apiserver import certs
+    from shipyard.apiserver.serving import ServingOptions, serve
+    from shipyard.cli.kubeconfig import admin_kubeconfig, server_url, write_kubeconfig
+
+    configure_logging(log_level)
+    data_dir = data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    sans = list(tls_san)
+    if bind_address.strip("[]") not in LOOPBACK_OR_ANY:
+        sans.append(bind_address)
+    try:
+        pki = certs.ensure_pki(data_dir / "pki", key_type="ecdsa" if key_type == "ecdsa" else "rsa",
+                               extra_sans=sans)
+    except (certs.PKIError, OSError) as e:
+        raise click.ClickException(str(e)) from e
+    app = build_app(data_dir, pki, anonymous_auth=anonymous_auth)
+    kubeconfig_path = data_dir / "kubeconfig"
+    ca_pem = None if insecure else pki.ca_cert.read_bytes()
+
+    def on_started(bound_port: int) -> None:
+        url = server_url(bind_address, bound_port, insecure=insecure)
+        write_kubeconfig(kubeconfig_path, admin_kubeconfig(url, pki.admin_token, ca_pem))
+        log.info("serving on %s; admin kubeconfig at %s", url, kubeconfig_path)
+
+    if insecure:
+        log.warning("serving plain HTTP: credentials travel unencrypted")
+    options = ServingOptions(
+        bind_address=bind_address,
+        port=port,
+        cert_file=pki.serving_cert,
+        key_file=pki.serving_key,
+        client_ca_file=pki.ca_cert,
+        insecure=insecure,
+        port_file=port_file.expanduser().resolve() if port_file else None,
+        shutdown_timeout=shutdown_timeout,
+        access_log=log_level == "debug",
+    )
+    serve(app, options, on_started=on_started)

@@ -1,0 +1,24 @@
+"""The ``shipyard`` entry point: a click group that gathers the subcommands.
+
+Each subcommand lives in its own module and imports what it drives lazily.
+"""
+
+from __future__ import annotations
+
+import click
+
+from shipyard.cli.apiserver import apiserver
+from shipyard.cli.management import management
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="shipyard", prog_name="shipyard")
+def main() -> None:
+    """Shipyard: Kubernetes Cluster API with an embedded management plane."""
+
+
+main.add_command(apiserver)
+main.add_command(management)
+
+if __name__ == "__main__":
+    main()
