@@ -6,8 +6,11 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shipyard.apimachinery.errors import BadRequest, Invalid, StatusError
+from shipyard.apimachinery.patching import apply_merge_patch
 from shipyard.apimachinery.strategic import (
     PatchMeta,
     apply_strategic_merge_patch,
@@ -204,3 +207,20 @@ def test_errors_map_to_kube_codes(
         apply_strategic_merge_patch(live, patch, CM)
     assert info.value.code == code
     assert info.value.message == message
+
+
+_keys = st.text(alphabet="abc", min_size=1, max_size=2)
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(alphabet="xy", max_size=2),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_keys, children, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=st.dictionaries(_keys, _values, max_size=3),
+       patch=st.dictionaries(_keys, _values, max_size=3))
+def test_without_list_strategies_it_is_a_json_merge_patch(
+    doc: dict[str, Any], patch: dict[str, Any]
+) -> None:
+    assert apply_strategic_merge_patch(doc, patch, PatchMeta()) == apply_merge_patch(doc, patch)
