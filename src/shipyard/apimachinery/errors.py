@@ -26,7 +26,7 @@ side of the wire::
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, NotRequired, TypedDict
+from typing import Any, ClassVar, NotRequired, TypedDict, cast
 
 
 class StatusCause(TypedDict, total=False):
@@ -198,8 +198,8 @@ def from_status(body: dict[str, Any], code: int | None = None) -> StatusError:
     reason = str(body.get("reason") or "")
     http_code = int(body.get("code") or code or 500)
     cls = _BY_REASON.get(reason) or _BY_CODE.get(http_code, StatusError)
-    err = cls(str(body.get("message") or reason or f"HTTP {http_code}"),
-              details=body.get("details") or {})
+    details = cast(StatusDetails, body.get("details") or {})
+    err = cls(str(body.get("message") or reason or f"HTTP {http_code}"), details=details)
     if cls is StatusError or (cls.code != http_code and reason not in _BY_REASON):
         err.code = http_code  # type: ignore[misc]
     return err
