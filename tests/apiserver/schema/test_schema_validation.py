@@ -86,7 +86,8 @@ def test_required(validator: SchemaValidator) -> None:
 
 def test_enum_strings_and_numbers(validator: SchemaValidator) -> None:
     assert causes(validator, {"name": "ab", "mode": "x", "level": 3}) == [
-        ("spec.level", "FieldValueNotSupported", 'Unsupported value: 3: supported values: "1", "2"'),
+        ("spec.level", "FieldValueNotSupported",
+         'Unsupported value: 3: supported values: "1", "2"'),
         ("spec.mode", "FieldValueNotSupported",
          'Unsupported value: "x": supported values: "a", "b"'),
     ]
