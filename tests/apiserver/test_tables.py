@@ -85,11 +85,12 @@ def test_watch_events_carry_headers_only_first() -> None:
     assert later["rows"][0]["cells"] == ["a", 1, "60m"]
 
 
-def test_crd_without_columns_gets_age_as_raw_timestamp() -> None:
+def test_crd_without_columns_gets_age_rendered_by_the_server() -> None:
     table = to_table(machine_info(), [configmap("m")], now=NOW)
     assert [(c["name"], c["type"], c["format"]) for c in table["columnDefinitions"]] == [
         ("Name", "string", "name"), ("Age", "date", "")]
-    assert table["rows"][0]["cells"] == ["m", "2025-01-02T02:00:00Z"]
+    # tableconvertor.go: date cells go through ConvertToHumanReadableDateType.
+    assert table["rows"][0]["cells"] == ["m", "60m"]
 
 
 def test_crd_additional_printer_columns() -> None:
@@ -115,7 +116,7 @@ def test_crd_additional_printer_columns() -> None:
         "Name", "Phase", "Replicas", "Ratio", "Paused", "Ready", "Since", "Labels", "Missing"]
     assert table["columnDefinitions"][2]["priority"] == 1
     assert table["rows"][0]["cells"] == [
-        "m1", "Running", 3, 2.0, None, "True", "2024-12-31T23:00:00Z", "map[a:1 b:2]", None]
+        "m1", "Running", 3, 2.0, None, "True", "27h", "map[a:1 b:2]", None]
 
 
 def test_crd_type_mismatch_gives_null() -> None:

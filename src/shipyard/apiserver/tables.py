@@ -160,7 +160,7 @@ def row_cells(info: ResourceInfo, obj: dict[str, Any], now: datetime) -> list[An
             results = evaluate(obj, column.json_path)
         except JSONPathError:  # an unparsable column prints as null, as kube does
             results = []
-        cells.append(_cell_for_value(column.type, results[0]) if results else None)
+        cells.append(_cell_for_value(column.type, results[0], now) if results else None)
     return cells
 
 
@@ -236,7 +236,7 @@ def table_for_watch_event(
 # CRD cells (apiextensions-apiserver tableconvertor)
 
 
-def _cell_for_value(column_type: str, value: Any) -> Any:
+def _cell_for_value(column_type: str, value: Any, now: datetime) -> Any:
     if value is None:
         return None
     if column_type == "string":
@@ -256,8 +256,9 @@ def _cell_for_value(column_type: str, value: Any) -> Any:
     if column_type == "date":
         if not isinstance(value, str):
             return None
+        # ConvertToHumanReadableDateType: the server renders the age, not the timestamp.
         parsed = parse_time(value)
-        return "<invalid>" if parsed is None else format_time(parsed)
+        return "<invalid>" if parsed is None else human_duration((now - parsed).total_seconds())
     return None
 
 

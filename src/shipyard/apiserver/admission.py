@@ -1,0 +1,89 @@
+"""Admission for every write: metadata rules, then the kind's schema (prune, default, validate,
+CEL), in kube-apiserver's order, with its fieldValidation semantics.
+
+Unknown fields are pruned always; under ``Strict`` they fail the request (400 on create and
+update, as the strict decoder does), under ``Warn`` each becomes a Warning header, under
+``Ignore`` they vanish silently. All validation causes of one request are reported together in
+one 422, each with its field path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard.apimachinery import errors
+from shipyard.apimachinery.validation import validate_object_meta
+from shipyard.apiserver.resources import ResourceInfo
+from shipyard.apiserver.schema.admission import CompiledSchema
+from shipyard.apiserver.schema.crd import validate_crd
+
+FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
+
+# Kinds whose names need only be valid path segments (kube's ValidatePathSegmentName).
+_PATH_SEGMENT_NAMES = frozenset({("rbac.authorization.k8s.io", "roles")})
+# Kinds whose names must be DNS-1123 labels.
+_LABEL_NAMES = frozenset({("", "namespaces")})
+
+
+class Admission:
+    def __init__(self) -> None:
+        self._compiled: dict[tuple[str, str, str], tuple[int, CompiledSchema | None]] = {}
+
+    def compiled(self, info: ResourceInfo) -> CompiledSchema | None:
+        key = (info.group, info.version, info.resource)
+        schema_id = id(info.schema)
+        cached = self._compiled.get(key)
+        if cached is not None and cached[0] == schema_id:
+            return cached[1]
+        compiled = CompiledSchema.from_schema(info.schema) if info.schema is not None else None
+        self._compiled[key] = (schema_id, compiled)
+        return compiled
+
+    def forget(self, info: ResourceInfo) -> None:
+        self._compiled.pop((info.group, info.version, info.resource), None)
+
+    def admit(
+        self,
+        info: ResourceInfo,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        field_validation: str,
+        *,
+        patch: bool = False,
+    ) -> list[str]:
+        """Prune, default and validate ``obj`` in place; return warnings or raise."""
+        if field_validation not in FIELD_VALIDATION:
+            raise errors.BadRequest(
+                f"Invalid field validation directive: {field_validation!r}; must be one of "
+                "Strict, Warn, Ignore"
+            )
+        name = str(obj.get("metadata", {}).get("name", ""))
+        key = (info.group, info.resource)
+        name_rule = (
+            "path" if key in _PATH_SEGMENT_NAMES else "label" if key in _LABEL_NAMES
+            else "subdomain"
+        )
+        causes = list(validate_object_meta(
+            obj.get("metadata", {}), namespaced=info.namespaced, name_validator=name_rule
+        ))
+        warnings: list[str] = []
+        compiled = self.compiled(info)
+        if compiled is not None:
+            result = compiled.admit(obj, old, field_validation=field_validation)
+            if result.strict_error is not None:
+                if patch:
+                    raise errors.Invalid(result.strict_error, details={
+                        "name": name, "group": info.group, "kind": info.kind, "causes": [
+                            {"reason": "FieldValueInvalid", "message": f'unknown field "{f}"',
+                             "field": f} for f in result.unknown_fields
+                        ]})
+                raise errors.BadRequest(result.strict_error)
+            if field_validation == "Warn":
+                warnings.extend(f'unknown field "{f}"' for f in result.unknown_fields)
+            warnings.extend(result.warnings)
+            causes.extend(result.causes)
+        if info.resource == "customresourcedefinitions" and info.group == "apiextensions.k8s.io":
+            causes.extend(validate_crd(obj, old))
+        if causes:
+            raise errors.invalid(info.kind, info.group, name, causes)
+        return warnings

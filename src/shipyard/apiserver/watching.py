@@ -1,0 +1,219 @@
+"""WATCH streams: newline-delimited JSON events over one chunked HTTP 200 response.
+
+The stream starts with synthetic ADDED events when resourceVersion is unset or "0", then
+replays every change after the starting revision. A revision older than compaction is reported
+in-stream as an ERROR event carrying a 410 Expired Status, which is what client-go, the Python
+client and kopf expect. With selectors, an object that stops matching is sent as DELETED and one
+that starts matching as ADDED, as the watch cache does. Bookmarks carry only the revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from typing import Any
+
+import orjson
+
+from shipyard.apimachinery import errors
+from shipyard.apiserver.filtering import Filter, build_filter
+from shipyard.apiserver.handlers import convert, wants_table
+from shipyard.apiserver.http import Request, Send
+from shipyard.apiserver.resources import ResourceInfo
+from shipyard.apiserver.tables import to_table
+from shipyard.storage import (
+    CompactedError,
+    Entry,
+    FutureRevisionError,
+    StorageError,
+    Store,
+    WatchOverflowError,
+)
+
+FUTURE_RV_WAIT = 3.0
+
+
+class WatchStream:
+    def __init__(self, store: Store, *, bookmark_interval: float = 60.0) -> None:
+        self.store = store
+        self.bookmark_interval = bookmark_interval
+
+    async def serve(
+        self, request: Request, send: Send, info: ResourceInfo, ns: str | None
+    ) -> None:
+        flt = build_filter(info, request.param("labelSelector"), request.param("fieldSelector"))
+        rv_text = request.param("resourceVersion")
+        bookmarks = request.flag("allowWatchBookmarks")
+        send_initial = request.param("sendInitialEvents")
+        timeout_text = request.param("timeoutSeconds")
+        try:
+            timeout = float(timeout_text) if timeout_text else random.uniform(1800, 3600)
+        except ValueError:
+            raise errors.BadRequest(f'invalid timeoutSeconds "{timeout_text}"') from None
+        table = wants_table(request)
+        include_object = request.param("includeObject", "Metadata")
+        prefix = info.prefix(ns if info.namespaced else None)
+
+        initial: list[Entry] = []
+        if rv_text in ("", "0") or send_initial == "true":
+            if send_initial == "false" or (send_initial == "" and rv_text not in ("", "0")):
+                start = int(rv_text)
+            else:
+                initial, start = self.store.list(prefix)
+        else:
+            try:
+                start = int(rv_text)
+            except ValueError:
+                raise errors.BadRequest(f'invalid resource version "{rv_text}"') from None
+            if start > self.store.revision:
+                await self._wait_for(start)
+
+        headers_sent = False
+
+        async def begin() -> None:
+            nonlocal headers_sent
+            if not headers_sent:
+                headers_sent = True
+                await send({"type": "http.response.start", "status": 200, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"cache-control", b"no-cache, private"),
+                    (b"transfer-encoding", b"chunked"),
+                ]})
+
+        first_table = [True]
+
+        def encode(kind: str, obj_bytes: bytes) -> bytes:
+            if table:
+                obj = orjson.loads(obj_bytes)
+                rendered = to_table(info, [obj], include_object=include_object,
+                                    with_headers=first_table[0])
+                first_table[0] = False
+                return orjson.dumps({"type": kind, "object": rendered}) + b"\n"
+            return b'{"type":"' + kind.encode() + b'","object":' + obj_bytes + b"}\n"
+
+        try:
+            watch = self.store.watch(prefix, start)
+        except CompactedError as exc:
+            await begin()
+            status = errors.Expired(str(exc)).status()
+            await send({"type": "http.response.body",
+                        "body": orjson.dumps({"type": "ERROR", "object": status}) + b"\n",
+                        "more_body": False})
+            return
+        except FutureRevisionError as exc:
+            raise errors.Timeout(str(exc), details={"causes": [
+                {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+            ], "retryAfterSeconds": 1}) from None
+
+        await begin()
+        disconnected = asyncio.Event()
+        watcher = asyncio.create_task(self._watch_disconnect(request, disconnected))
+        try:
+            chunk: list[bytes] = []
+            for entry in initial:
+                if flt.matches_entry(entry):
+                    chunk.append(encode("ADDED", convert(info, entry.value)))
+            if bookmarks and send_initial == "true":
+                chunk.append(self._bookmark(info, start, initial_end=True))
+            if chunk:
+                await send({"type": "http.response.body", "body": b"".join(chunk),
+                            "more_body": True})
+            await self._pump(watch, send, info, flt, encode, bookmarks, timeout, disconnected)
+        finally:
+            watch.close()
+            watcher.cancel()
+            with contextlib.suppress(BaseException):
+                await watcher
+        if not disconnected.is_set():
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _pump(
+        self, watch: Any, send: Send, info: ResourceInfo, flt: Filter,
+        encode: Any, bookmarks: bool, timeout: float, disconnected: asyncio.Event,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        iterator = watch.__aiter__()
+        last_rv = self.store.revision
+        while not disconnected.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            wait = min(remaining, self.bookmark_interval) if bookmarks else remaining
+            next_event = asyncio.ensure_future(iterator.__anext__())
+            stop = asyncio.ensure_future(disconnected.wait())
+            done, _ = await asyncio.wait({next_event, stop}, timeout=wait,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if next_event not in done:
+                next_event.cancel()
+                stop.cancel()
+                with contextlib.suppress(BaseException):
+                    await next_event
+                if disconnected.is_set():
+                    return
+                if bookmarks and loop.time() < deadline:
+                    await send({"type": "http.response.body", "more_body": True,
+                                "body": self._bookmark(info, max(last_rv,
+                                                                 self.store.revision))})
+                continue
+            stop.cancel()
+            try:
+                event = next_event.result()
+            except (StopAsyncIteration, WatchOverflowError):
+                # A watcher that fell behind is cut off without an ERROR, as the watch cache
+                # does: the client re-watches from the last resourceVersion it saw.
+                return
+            except StorageError as exc:
+                status = errors.Expired(f"watch terminated: {exc}").status()
+                await send({"type": "http.response.body", "more_body": True,
+                            "body": orjson.dumps({"type": "ERROR", "object": status}) + b"\n"})
+                return
+            last_rv = event.revision
+            kind = self._transition(event.type, event.entry, event.prev, flt)
+            if kind is None:
+                continue
+            await send({"type": "http.response.body", "more_body": True,
+                        "body": encode(kind, convert(info, event.entry.value))})
+
+    @staticmethod
+    def _transition(kind: str, entry: Entry, prev: Entry | None, flt: Filter) -> str | None:
+        if flt.empty:
+            return kind
+        now = flt.matches_entry(entry)
+        if kind == "MODIFIED" and prev is not None:
+            before = flt.matches_entry(prev)
+            if now and not before:
+                return "ADDED"
+            if before and not now:
+                return "DELETED"
+        return kind if now else None
+
+    def _bookmark(self, info: ResourceInfo, revision: int, initial_end: bool = False) -> bytes:
+        meta: dict[str, Any] = {"resourceVersion": str(revision)}
+        if initial_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        obj = {"kind": info.kind, "apiVersion": info.group_version, "metadata": meta}
+        return orjson.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
+
+    async def _wait_for(self, revision: int) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FUTURE_RV_WAIT
+        while self.store.revision < revision and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if self.store.revision < revision:
+            raise errors.Timeout(
+                f"Too large resource version: {revision}, current: {self.store.revision}",
+                details={"causes": [{"reason": "ResourceVersionTooLarge",
+                                     "message": "Too large resource version"}],
+                         "retryAfterSeconds": 1},
+            )
+
+    @staticmethod
+    async def _watch_disconnect(request: Request, disconnected: asyncio.Event) -> None:
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                disconnected.set()
+                return
