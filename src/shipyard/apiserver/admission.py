@@ -27,16 +27,19 @@ _LABEL_NAMES = frozenset({("", "namespaces")})
 
 class Admission:
     def __init__(self) -> None:
-        self._compiled: dict[tuple[str, str, str], tuple[int, CompiledSchema | None]] = {}
+        # Keyed by resource; holds the schema dict itself so a replaced schema is never
+        # mistaken for the cached one.
+        self._compiled: dict[
+            tuple[str, str, str], tuple[dict[str, Any] | None, CompiledSchema | None]
+        ] = {}
 
     def compiled(self, info: ResourceInfo) -> CompiledSchema | None:
         key = (info.group, info.version, info.resource)
-        schema_id = id(info.schema)
         cached = self._compiled.get(key)
-        if cached is not None and cached[0] == schema_id:
+        if cached is not None and (cached[0] is info.schema or cached[0] == info.schema):
             return cached[1]
         compiled = CompiledSchema.from_schema(info.schema) if info.schema is not None else None
-        self._compiled[key] = (schema_id, compiled)
+        self._compiled[key] = (info.schema, compiled)
         return compiled
 
     def forget(self, info: ResourceInfo) -> None:

@@ -86,6 +86,8 @@ class CRDController:
         self.registry = registry
         self._task: asyncio.Task[None] | None = None
         self._crd_info: ResourceInfo | None = None
+        self._synced: dict[str, Any] = {}  # CRD name -> the spec last turned into infos
+        self._cleanups: dict[str, asyncio.Task[None]] = {}
 
     @property
     def crd_info(self) -> ResourceInfo:
@@ -105,16 +107,26 @@ class CRDController:
     def sync(self, crd: dict[str, Any]) -> None:
         """Serve what a CRD object says (synchronously, right after it is written)."""
         name = crd["metadata"]["name"]
+        spec = crd.get("spec")
+        if self._synced.get(name) == spec:
+            return
         self.registry.set_crd(name, infos_from_crd(crd))
+        self._synced[name] = spec
+
+    def forget(self, name: str) -> None:
+        self._synced.pop(name, None)
+        self.registry.set_crd(name, [])
 
     def start(self, after: int) -> None:
         self._task = asyncio.create_task(self._run(after), name="crd-controller")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        tasks = [t for t in (self._task, *self._cleanups.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     async def _run(self, after: int) -> None:
         for entry in self.store.list(CRD_PREFIX)[0]:
@@ -123,7 +135,7 @@ class CRDController:
         try:
             async for event in watch:
                 if event.type == "DELETED":
-                    self.registry.set_crd(event.entry.key.rsplit("/", 1)[-1], [])
+                    self.forget(event.entry.key.rsplit("/", 1)[-1])
                     continue
                 await self._reconcile_safely(event.entry.object())
         finally:
@@ -141,8 +153,13 @@ class CRDController:
         meta = crd["metadata"]
         name = meta["name"]
         if meta.get("deletionTimestamp"):
-            if CLEANUP_FINALIZER in (meta.get("finalizers") or []):
-                await self._cleanup(crd)
+            running = self._cleanups.get(name)
+            if CLEANUP_FINALIZER in (meta.get("finalizers") or []) and (
+                running is None or running.done()
+            ):
+                # Emptying a resource can wait on its objects' finalizers: never block the
+                # controller's loop (other CRDs) on it.
+                self._cleanups[name] = asyncio.create_task(self._cleanup_safely(crd))
             return
         self.sync(crd)
         if CLEANUP_FINALIZER not in (meta.get("finalizers") or []):
@@ -179,6 +196,14 @@ class CRDController:
         await self.objects.mutate(self.crd_info, None, name, status,
                                   WriteOptions(subresource="status"))
 
+    async def _cleanup_safely(self, crd: dict[str, Any]) -> None:
+        try:
+            await self._cleanup(crd)
+        except errors.NotFound:
+            pass
+        except Exception:
+            log.exception("cleaning up CRD %s", crd["metadata"]["name"])
+
     async def _cleanup(self, crd: dict[str, Any]) -> None:
         name = crd["metadata"]["name"]
         spec = crd.get("spec") or {}
@@ -197,7 +222,7 @@ class CRDController:
                     await self.objects.delete(info, meta.get("namespace"), meta["name"], {},
                                               WriteOptions())
             await asyncio.sleep(0.2)
-        self.registry.set_crd(name, [])
+        self.forget(name)
 
         def drop(obj: dict[str, Any]) -> dict[str, Any]:
             obj["metadata"]["finalizers"] = [

@@ -109,6 +109,8 @@ class Objects:
         if generated:
             meta["name"] = generate_name(str(meta["generateName"]))
         warnings = self.admission.admit(info, obj, None, opts.field_validation)
+        if info.storage_version and info.storage_version != info.version:
+            obj["apiVersion"] = f"{info.group}/{info.storage_version}"
         for attempt in range(GENERATE_NAME_ATTEMPTS if generated else 1):
             if attempt:
                 meta["name"] = generate_name(str(meta["generateName"]))
