@@ -20,7 +20,7 @@ from shipyard.apiserver.admission import Admission
 from shipyard.apiserver.builtins import BUILTINS
 from shipyard.apiserver.crds import CRDController
 from shipyard.apiserver.garbagecollector import GarbageCollector
-from shipyard.apiserver.handlers import Handlers
+from shipyard.apiserver.handlers import Handlers, wants_table
 from shipyard.apiserver.http import (
     Receive,
     Request,
@@ -32,6 +32,7 @@ from shipyard.apiserver.http import (
 )
 from shipyard.apiserver.metrics import Metrics
 from shipyard.apiserver.namespaces import NamespaceController
+from shipyard.apiserver.negotiation import negotiate, yaml_sender
 from shipyard.apiserver.objects import Objects
 from shipyard.apiserver.registry import Registry
 from shipyard.apiserver.requestinfo import DiscoveryPath, ResourcePath, parse_path
@@ -208,6 +209,9 @@ class APIServer:
 
     async def _resource(self, request: Request, send: Send, target: ResourcePath) -> None:
         info = self._info(target)
+        if not (request.flag("watch") or wants_table(request)):
+            if negotiate(request.accept) == "yaml":
+                send = yaml_sender(send)
         ns = target.namespace
         name = target.name
         method = request.method

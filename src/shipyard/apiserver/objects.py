@@ -105,6 +105,7 @@ class Objects:
         if info.kind == "Namespace":
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
             obj["status"] = {"phase": "Active"}
+            _label_namespace(obj)
         generated = not meta.get("name")
         if generated:
             meta["name"] = generate_name(str(meta["generateName"]))
@@ -233,8 +234,10 @@ class Objects:
         metarules.carry_system_fields(new, old, info)
         new["apiVersion"] = old.get("apiVersion", info.group_version)
         new["kind"] = info.kind
-        if info.kind == "Namespace" and opts.subresource != "finalize":
-            new["spec"] = old.get("spec", {})
+        if info.kind == "Namespace":
+            if opts.subresource != "finalize":
+                new["spec"] = old.get("spec", {})
+            _label_namespace(new)
         self._check_finalizers(info, old, new)
         warnings = self.admission.admit(info, new, old, opts.field_validation, patch=opts.patch)
         new["metadata"]["resourceVersion"] = str(existing.mod_revision)
@@ -396,6 +399,14 @@ class Objects:
 
 class ConflictRetry(Exception):
     """Internal: a CAS miss on an unconditional write; the caller re-reads and retries."""
+
+
+def _label_namespace(obj: Obj) -> None:
+    """Every namespace carries its own name as a label (NamespaceDefaultLabelName, GA 1.22)."""
+    labels = obj["metadata"].get("labels")
+    if not isinstance(labels, dict):
+        labels = obj["metadata"]["labels"] = {}
+    labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
 
 
 def _parse_rv(rv: Any) -> int:
