@@ -303,7 +303,8 @@ class Handlers:
     ) -> None:
         if info.scale is None:
             raise errors.NotFound("the server could not find the requested resource")
-        replicas = (scale.get("spec") or {}).get("replicas")
+        # Scale.spec.replicas is omitempty: kubectl's `scale --replicas=0` PUTs `spec: {}`.
+        replicas = (scale.get("spec") or {}).get("replicas", 0)
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             raise errors.invalid("Scale", "autoscaling", name, [{
                 "reason": "FieldValueInvalid",
