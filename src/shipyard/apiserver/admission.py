@@ -86,7 +86,18 @@ class Admission:
             warnings.extend(result.warnings)
             causes.extend(result.causes)
         if info.resource == "customresourcedefinitions" and info.group == "apiextensions.k8s.io":
+            _default_crd_names(obj)
             causes.extend(validate_crd(obj, old))
         if causes:
             raise errors.invalid(info.kind, info.group, name, causes)
         return warnings
+
+
+def _default_crd_names(crd: dict[str, Any]) -> None:
+    """apiextensions' SetDefaults: singular and listKind follow from kind when left out."""
+    names = (crd.get("spec") or {}).get("names")
+    if isinstance(names, dict) and isinstance(names.get("kind"), str) and names["kind"]:
+        if not names.get("singular"):
+            names["singular"] = names["kind"].lower()
+        if not names.get("listKind"):
+            names["listKind"] = names["kind"] + "List"

@@ -9,6 +9,7 @@ namespace finalizer, CRD status) share it, so a rule lives in exactly one place.
 
 from __future__ import annotations
 
+import base64
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,6 +86,7 @@ class Objects:
         self, info: ResourceInfo, namespace: str | None, obj: Obj, opts: WriteOptions
     ) -> Outcome:
         self._check_type(info, obj)
+        _fold_string_data(info, obj)
         meta = obj.get("metadata")
         if meta is None:
             meta = obj["metadata"] = {}
@@ -92,7 +94,11 @@ class Objects:
             raise errors.BadRequest("metadata must be an object")
         self._bind_namespace(info, namespace, meta)
         if info.namespaced and self.namespace_check is not None:
-            self.namespace_check(meta["namespace"])
+            try:
+                self.namespace_check(meta["namespace"])
+            except errors.Forbidden as err:
+                # NamespaceLifecycle answers admission.NewForbidden: about the resource written.
+                raise _forbidden(info, str(meta.get("name") or ""), err) from None
         if not meta.get("name") and not meta.get("generateName"):
             raise errors.invalid(info.kind, info.group, "", [{
                 "reason": "FieldValueRequired",
@@ -216,6 +222,7 @@ class Objects:
     ) -> Outcome:
         old = existing.object()
         name = old["metadata"]["name"]
+        _check_uid_unchanged(info, old, obj)
         if opts.subresource == "status":
             new = copy.deepcopy(old)
             if "status" in obj:
@@ -239,6 +246,7 @@ class Objects:
                 new["spec"] = old.get("spec", {})
             _label_namespace(new)
         self._check_finalizers(info, old, new)
+        _fold_string_data(info, new)
         warnings = self.admission.admit(info, new, old, opts.field_validation, patch=opts.patch)
         new["metadata"]["resourceVersion"] = str(existing.mod_revision)
         if new == old:
@@ -395,6 +403,41 @@ class Objects:
                            f"deleted, found new finalizers []string{{{found}}}",
                 "field": "metadata.finalizers",
             }])
+
+
+def _fold_string_data(info: ResourceInfo, obj: Obj) -> None:
+    """Secret.stringData is write-only: its entries overwrite data, base64-encoded, as the
+    v1-to-internal conversion does."""
+    if info.kind != "Secret" or info.group or "stringData" not in obj:
+        return
+    string_data = obj.pop("stringData")
+    if isinstance(string_data, dict) and string_data:
+        data = obj.get("data")
+        if not isinstance(data, dict):
+            data = obj["data"] = {}
+        for key, value in string_data.items():
+            if isinstance(value, str):
+                data[key] = base64.b64encode(value.encode()).decode()
+
+
+def _forbidden(info: ResourceInfo, name: str, err: errors.StatusError) -> errors.Forbidden:
+    target = f'{info.qualified} "{name}"' if name else info.qualified
+    details: errors.StatusDetails = {"name": name, "group": info.group, "kind": info.resource}
+    if err.causes:
+        details["causes"] = err.causes
+    return errors.Forbidden(f"{target} is forbidden: {err.message}", details=details)
+
+
+def _check_uid_unchanged(info: ResourceInfo, old: Obj, obj: Obj) -> None:
+    """An update may omit metadata.uid (the stored one is kept) but never change it."""
+    meta = obj.get("metadata")
+    uid = meta.get("uid") if isinstance(meta, dict) else None
+    if uid and uid != old["metadata"].get("uid"):
+        raise errors.invalid(info.kind, info.group, old["metadata"]["name"], [{
+            "reason": "FieldValueInvalid",
+            "message": f'Invalid value: "{uid}": field is immutable',
+            "field": "metadata.uid",
+        }])
 
 
 class ConflictRetry(Exception):
