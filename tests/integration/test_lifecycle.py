@@ -323,8 +323,8 @@ def test_namespace_deletion_empties_then_removes_it(api: Client, widgets: None) 
     assert refused.status == 403, refused.body
     status = refused.json()
     assert status["reason"] == "Forbidden"
-    assert status["message"] == (f"unable to create new content in namespace {ns} because it "
-                                 "is being terminated")
+    assert status["message"] == (f'configmaps "late" is forbidden: unable to create new '
+                                 f"content in namespace {ns} because it is being terminated")
     assert status["details"]["causes"][0]["reason"] == "NamespaceTerminating"
 
     for path in (cm_path(ns, "plain"), widget_path(ns, "w"),

@@ -44,10 +44,19 @@ def wants_table(request: Request) -> bool:
 
 
 def convert(info: ResourceInfo, value: bytes) -> bytes:
-    """Serve a stored object at the requested version (conversion strategy None)."""
-    if not info.storage_version or info.storage_version == info.version:
+    """Serve a stored object at the requested version (conversion strategy None).
+
+    Objects keep the version they were stored at when a CRD's storage version moves, so this
+    compares with the stored apiVersion, not with today's storage version; the prefix test is
+    the fast path for the usual ``{"apiVersion":...`` first key.
+    """
+    if not info.storage_version:
+        return value
+    if value.startswith(b'{"apiVersion":"' + info.group_version.encode() + b'"'):
         return value
     obj = orjson.loads(value)
+    if obj.get("apiVersion") == info.group_version:
+        return value
     obj["apiVersion"] = info.group_version
     return orjson.dumps(obj)
 

@@ -10,6 +10,7 @@ namespace finalizer, CRD status) share it, so a rule lives in exactly one place.
 from __future__ import annotations
 
 import base64
+import asyncio
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -192,7 +193,7 @@ class Objects:
         resourceVersion it leaves in metadata that differs from the current one is a
         precondition and fails with 409 rather than being retried.
         """
-        for _ in range(MAX_CONFLICT_RETRIES):
+        for attempt in range(MAX_CONFLICT_RETRIES):
             existing = self.entry(info, namespace, name)
             current = existing.object()
             desired = fn(copy.deepcopy(current))
@@ -214,6 +215,7 @@ class Objects:
             try:
                 return await self._replace(info, existing, desired, opts, existing.mod_revision)
             except ConflictRetry:
+                await _backoff(attempt)
                 continue
         raise errors.conflict(info.resource, info.group, name)
 
@@ -304,7 +306,7 @@ class Objects:
                 "field": "propagationPolicy",
             }])
         pre = options.get("preconditions") or {}
-        for _ in range(MAX_CONFLICT_RETRIES):
+        for attempt in range(MAX_CONFLICT_RETRIES):
             existing = self.entry(info, namespace, name)
             obj = existing.object()
             meta = obj["metadata"]
@@ -337,6 +339,7 @@ class Objects:
                 try:
                     gone = await self.store.delete(existing.key, existing.mod_revision)
                 except (ConflictError, KeyNotFoundError):
+                    await _backoff(attempt)
                     continue
                 return Outcome(gone.value, deleted=True)
             new = copy.deepcopy(obj)
@@ -357,6 +360,7 @@ class Objects:
             try:
                 entry = await self.store.update(existing.key, new, existing.mod_revision)
             except (ConflictError, KeyNotFoundError):
+                await _backoff(attempt)
                 continue
             return Outcome(entry.value)
         raise errors.conflict(info.resource, info.group, name)
@@ -438,6 +442,13 @@ def _check_uid_unchanged(info: ResourceInfo, old: Obj, obj: Obj) -> None:
             "message": f'Invalid value: "{uid}": field is immutable',
             "field": "metadata.uid",
         }])
+
+
+async def _backoff(attempt: int) -> None:
+    """Wait before re-reading after a CAS miss. The miss is usually a write still in flight,
+    which becomes visible only once the loop runs its commit; retrying without yielding would
+    spin through every attempt before it lands."""
+    await asyncio.sleep(min(0.001 * 2**attempt, 0.05))
 
 
 class ConflictRetry(Exception):
