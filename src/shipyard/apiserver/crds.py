@@ -23,6 +23,9 @@ from shipyard.storage import Store
 
 log = logging.getLogger(__name__)
 
+MANAGER = "kube-apiserver"  # the field manager its writes are recorded under
+WRITE = WriteOptions(field_manager=MANAGER)  # never mutated
+
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 CRD_PREFIX = "/registry/apiextensions.k8s.io/customresourcedefinitions/"
 
@@ -167,7 +170,7 @@ class CRDController:
                 obj["metadata"].setdefault("finalizers", []).append(CLEANUP_FINALIZER)
                 return obj
 
-            await self.objects.mutate(self.crd_info, None, name, add_finalizer, WriteOptions())
+            await self.objects.mutate(self.crd_info, None, name, add_finalizer, WRITE)
         await self._update_status(name)
 
     async def _update_status(self, name: str) -> None:
@@ -194,7 +197,7 @@ class CRDController:
             return obj
 
         await self.objects.mutate(self.crd_info, None, name, status,
-                                  WriteOptions(subresource="status"))
+                                  WriteOptions(subresource="status", field_manager=MANAGER))
 
     async def _cleanup_safely(self, crd: dict[str, Any]) -> None:
         try:
@@ -220,7 +223,7 @@ class CRDController:
                     continue
                 with contextlib.suppress(errors.NotFound):
                     await self.objects.delete(info, meta.get("namespace"), meta["name"], {},
-                                              WriteOptions())
+                                              WRITE)
             await asyncio.sleep(0.2)
         self.forget(name)
 
@@ -230,4 +233,4 @@ class CRDController:
             ]
             return obj
 
-        await self.objects.mutate(self.crd_info, None, name, drop, WriteOptions())
+        await self.objects.mutate(self.crd_info, None, name, drop, WRITE)

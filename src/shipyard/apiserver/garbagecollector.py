@@ -26,6 +26,9 @@ from shipyard.storage import Store
 
 log = logging.getLogger(__name__)
 
+MANAGER = "kube-controller-manager"  # the field manager its writes are recorded under
+WRITE = WriteOptions(field_manager=MANAGER)  # never mutated
+
 RETRY_DELAY = 0.5
 
 
@@ -146,7 +149,7 @@ class GarbageCollector:
         if node.owners and not node.deleting:
             if not any(owner["uid"] in self.nodes for owner in node.owners):
                 await self.objects.delete(info, namespace, name,
-                                          {"propagationPolicy": "Background"}, WriteOptions())
+                                          {"propagationPolicy": "Background"}, WRITE)
                 return
         if node.deleting and ORPHAN in node.finalizers:
             await self._orphan(uid)
@@ -167,7 +170,7 @@ class GarbageCollector:
                         with contextlib.suppress(errors.NotFound):
                             await self.objects.delete(
                                 dep_info, dep_ns, dep.key.rsplit("/", 1)[-1],
-                                {"propagationPolicy": "Foreground"}, WriteOptions(),
+                                {"propagationPolicy": "Foreground"}, WRITE,
                             )
             if not blocking:
                 await self._drop_finalizer(info, namespace, name, FOREGROUND)
@@ -193,7 +196,7 @@ class GarbageCollector:
 
             with contextlib.suppress(errors.NotFound):
                 await self.objects.mutate(info, ns, dep.key.rsplit("/", 1)[-1], strip,
-                                          WriteOptions())
+                                          WRITE)
 
     async def _drop_finalizer(
         self, info: Any, namespace: str | None, name: str, finalizer: str
@@ -204,4 +207,4 @@ class GarbageCollector:
             ]
             return obj
 
-        await self.objects.mutate(info, namespace, name, drop, WriteOptions())
+        await self.objects.mutate(info, namespace, name, drop, WRITE)

@@ -61,6 +61,11 @@ def convert(info: ResourceInfo, value: bytes) -> bytes:
     return orjson.dumps(obj)
 
 
+def _manager_from_user_agent(user_agent: str) -> str:
+    """kube-apiserver's default field manager: the User-Agent up to its first '/'."""
+    return user_agent.split("/", 1)[0][:128]
+
+
 def write_options(request: Request, subresource: str | None = None) -> WriteOptions:
     dry = request.query.get("dryRun", [])
     for value in dry:
@@ -70,7 +75,9 @@ def write_options(request: Request, subresource: str | None = None) -> WriteOpti
                 "message": f'Unsupported value: "{value}": supported values: "All"',
                 "field": "dryRun",
             }])
-    manager = request.param("fieldManager")
+    manager = request.param("fieldManager") or _manager_from_user_agent(
+        request.headers.get("user-agent", "")
+    )
     if len(manager) > 128:
         raise errors.invalid("", "", "", [{
             "reason": "FieldValueTooLong",
@@ -206,10 +213,8 @@ class Handlers:
             def mutate(current: dict[str, Any]) -> dict[str, Any]:
                 return _as_object(apply_strategic_merge_patch(current, patch_doc, pmeta))
         elif ctype == APPLY_PATCH:
-            raise errors.UnsupportedMediaType(
-                "the server does not support server-side apply yet: "
-                "use client-side apply (kubectl apply without --server-side)"
-            )
+            await self._apply(request, send, info, ns, name, subresource, opts, body)
+            return
         else:
             supported = [JSON_PATCH, MERGE_PATCH] + ([STRATEGIC_PATCH] if info.builtin else [])
             raise errors.UnsupportedMediaType(
@@ -223,6 +228,27 @@ class Handlers:
             return
         outcome = await self.objects.mutate(info, ns, name, mutate, opts)
         await _send_outcome(send, info, outcome, 200)
+
+    async def _apply(
+        self, request: Request, send: Send, info: ResourceInfo, ns: str | None, name: str,
+        subresource: str | None, opts: WriteOptions, body: bytes,
+    ) -> None:
+        if not request.param("fieldManager"):
+            raise errors.invalid(info.kind, info.group, name, [{
+                "reason": "FieldValueRequired",
+                "message": "Required value: is required for apply patch",
+                "field": "fieldManager",
+            }])
+        force_text = request.param("force")
+        if force_text not in ("", "true", "false"):
+            raise errors.BadRequest(f'invalid force parameter "{force_text}"')
+        if subresource not in (None, "status"):
+            raise errors.UnsupportedMediaType(
+                f"apply is not supported on the {subresource} subresource"
+            )
+        config = codec.decode_object(body, "application/yaml")
+        outcome = await self.objects.apply(info, ns, name, config, opts, force_text == "true")
+        await _send_outcome(send, info, outcome, 201 if outcome.created else 200)
 
     async def delete(
         self, request: Request, send: Send, info: ResourceInfo, ns: str | None, name: str

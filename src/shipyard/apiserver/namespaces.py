@@ -21,6 +21,9 @@ from shipyard.storage import Store
 
 log = logging.getLogger(__name__)
 
+MANAGER = "kube-controller-manager"  # the field manager its writes are recorded under
+WRITE = WriteOptions(field_manager=MANAGER)  # never mutated
+
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 NS_PREFIX = "/registry/core/namespaces/"
 POLL = 0.25
@@ -64,7 +67,7 @@ class NamespaceController:
                     await self.objects.create(
                         self.info, None,
                         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
-                        WriteOptions(),
+                        WRITE,
                     )
 
     def start(self) -> None:
@@ -132,7 +135,7 @@ class NamespaceController:
                 with contextlib.suppress(errors.NotFound):
                     await self.objects.delete(info, name, meta["name"],
                                               {"propagationPolicy": "Background"},
-                                              WriteOptions())
+                                              WRITE)
         if remaining:
             return
 
@@ -142,4 +145,4 @@ class NamespaceController:
             return obj
 
         await self.objects.mutate(self.info, None, name, finalize,
-                                  WriteOptions(subresource="finalize"))
+                                  WriteOptions(subresource="finalize", field_manager=MANAGER))

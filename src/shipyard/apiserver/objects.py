@@ -9,8 +9,8 @@ namespace finalizer, CRD status) share it, so a rule lives in exactly one place.
 
 from __future__ import annotations
 
-import base64
 import asyncio
+import base64
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from shipyard.apimachinery import errors
+from shipyard.apimachinery import errors, managedfields
 from shipyard.apimachinery.validation import generate_name
 from shipyard.apiserver import meta as metarules
 from shipyard.apiserver.admission import Admission
@@ -46,6 +46,7 @@ class WriteOptions:
     field_manager: str = ""
     subresource: str | None = None
     patch: bool = False  # a PATCH: strict unknown fields are 422 rather than 400
+    applied: bool = False  # server-side apply already wrote metadata.managedFields
 
 
 @dataclass(slots=True)
@@ -117,6 +118,7 @@ class Objects:
         if generated:
             meta["name"] = generate_name(str(meta["generateName"]))
         warnings = self.admission.admit(info, obj, None, opts.field_validation)
+        self._record(info, opts, None, obj)
         if info.storage_version and info.storage_version != info.version:
             obj["apiVersion"] = f"{info.group}/{info.storage_version}"
         for attempt in range(GENERATE_NAME_ATTEMPTS if generated else 1):
@@ -253,6 +255,7 @@ class Objects:
         new["metadata"]["resourceVersion"] = str(existing.mod_revision)
         if new == old:
             return Outcome(existing.value, warnings)
+        self._record(info, opts, old, new)
         meta = new["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and not (
             info.kind == "Namespace" and new.get("spec", {}).get("finalizers")
@@ -283,6 +286,69 @@ class Objects:
         if expected == existing.mod_revision:
             return ConflictRetry()
         return errors.conflict(info.resource, info.group, name)
+
+    # ------------------------------------------------------------------ apply
+
+    async def apply(
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        name: str,
+        config: Obj,
+        opts: WriteOptions,
+        force: bool,
+    ) -> Outcome:
+        """Server-side apply: merge ``config`` as ``opts.field_manager``; create if absent."""
+        meta = config.get("metadata")
+        if not isinstance(config.get("apiVersion"), str) or not isinstance(
+            config.get("kind"), str
+        ):
+            raise errors.BadRequest("apiVersion and kind must be set in an apply configuration")
+        if not isinstance(meta, dict):
+            meta = config["metadata"] = {}
+        if meta.get("name", name) != name:
+            raise errors.BadRequest(
+                f"the name of the object ({meta.get('name')}) does not match the name on "
+                f"the URL ({name})"
+            )
+        self._check_type(info, config)
+        meta["name"] = name
+        self._bind_namespace(info, namespace, meta)
+        scope = managedfields.Scope(info.schema, opts.subresource or "", info.status)
+        manager = opts.field_manager
+        opts.applied = True
+        precondition = meta.pop("resourceVersion", None)
+        for system in ("uid", "creationTimestamp", "generation", "managedFields"):
+            meta.pop(system, None)
+
+        if self.store.get(info.key(namespace, name)) is None:
+            if opts.subresource:
+                raise errors.not_found(info.resource, info.group, name)
+            obj, managers = managedfields.apply(
+                scope, None, config, [], manager, info.group_version, force
+            )
+            obj["metadata"]["managedFields"] = managedfields.encode_managers(managers)
+            try:
+                return await self.create(info, namespace, obj, opts)
+            except errors.AlreadyExists:
+                pass  # lost a race with a create: apply onto it instead
+
+        def merge(current: Obj) -> Obj:
+            managers = managedfields.decode_managers(
+                current["metadata"].get("managedFields")
+            )
+            merged, managers = managedfields.apply(
+                scope, current, config, managers, manager, info.group_version, force
+            )
+            if managers:
+                merged["metadata"]["managedFields"] = managedfields.encode_managers(managers)
+            else:
+                merged["metadata"].pop("managedFields", None)
+            if precondition:
+                merged["metadata"]["resourceVersion"] = precondition
+            return merged
+
+        return await self.mutate(info, namespace, name, merge, opts)
 
     # ----------------------------------------------------------------- delete
 
@@ -366,6 +432,30 @@ class Objects:
         raise errors.conflict(info.resource, info.group, name)
 
     # ---------------------------------------------------------------- helpers
+
+    def _record(self, info: ResourceInfo, opts: WriteOptions, old: Obj | None, new: Obj) -> None:
+        """Maintain metadata.managedFields for an Update (apply records its own)."""
+        if opts.applied:
+            return
+        meta = new["metadata"]
+        sent = meta.get("managedFields")
+        before = (old or {}).get("metadata", {}).get("managedFields")
+        if sent is not None and sent != before:
+            # The client rewrote ownership itself (kubectl's client-side-apply migration
+            # does); keep what it sent, once it parses. An empty list resets ownership.
+            managedfields.decode_managers(sent)
+            if not sent:
+                meta.pop("managedFields", None)
+            return
+        scope = managedfields.Scope(info.schema, opts.subresource or "", info.status)
+        managers = managedfields.decode_managers(before)
+        updated = managedfields.record_update(
+            scope, old, new, managers, opts.field_manager or "unknown", info.group_version
+        )
+        if updated:
+            meta["managedFields"] = managedfields.encode_managers(updated)
+        else:
+            meta.pop("managedFields", None)
 
     def _check_type(self, info: ResourceInfo, obj: Obj) -> None:
         api_version = obj.get("apiVersion")
