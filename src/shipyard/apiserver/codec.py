@@ -13,6 +13,7 @@ import orjson
 import yaml
 
 from shipyard.apimachinery import errors
+from shipyard.apiserver import protobuf
 
 MAX_DEPTH = 1000  # orjson stops at 1024; YAML is held to the same bound
 
@@ -41,6 +42,8 @@ def _depth_ok(text: bytes) -> bool:
 
 def decode(body: bytes, content_type: str) -> Any:
     """Decode a request body; 400 BadRequest with the parser's reason when it is malformed."""
+    if content_type == protobuf.CONTENT_TYPE:
+        return protobuf.decode(body)
     if not body.strip():
         raise errors.BadRequest("the body of the request was in an unknown format - "
                                 "accepted media types include: application/json, "
