@@ -293,3 +293,37 @@ def test_disconnected_watchers_are_released(compacting: tuple[Client, APIServer]
     assert api.get("/readyz").status == 200
     assert api.get("/api/v1/namespaces/default").status == 200
 
+
+
+def test_send_initial_events_false_starts_from_now(api: Client, namespace: str) -> None:
+    make_cm(api, namespace, "before")
+    path = query(cm_path(namespace), watch="true", sendInitialEvents="false",
+                 resourceVersionMatch="NotOlderThan", allowWatchBookmarks="true")
+    with Watch(api, path) as w:
+        make_cm(api, namespace, "after")
+        event = w.until(lambda e: e["type"] == "ADDED", skip=is_bookmark)
+    assert name_of(event) == "after"
+
+
+@pytest.mark.parametrize(("params", "messages"), [
+    ({"sendInitialEvents": "true"},
+     ["Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"]),
+    ({"resourceVersionMatch": "NotOlderThan", "resourceVersion": "1"},
+     ["Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is "
+      "provided"]),
+    ({"sendInitialEvents": "true", "resourceVersionMatch": "Exact"},
+     ["Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+      'Unsupported value: "Exact": supported values: "NotOlderThan"']),
+])
+def test_invalid_watch_options_are_422(
+    api: Client, namespace: str, params: dict[str, str], messages: list[str]
+) -> None:
+    resp = api.get(query(cm_path(namespace), watch="true", **params))
+    assert resp.status == 422, resp.body
+    body = resp.json()
+    assert body["reason"] == "Invalid"
+    assert body["details"]["kind"] == "ListOptions"
+    assert body["details"]["group"] == "meta.k8s.io"
+    assert [c["message"] for c in body["details"]["causes"]] == messages
+    assert {c["field"] for c in body["details"]["causes"]} == {"resourceVersionMatch"}
+    assert body["message"].startswith('ListOptions.meta.k8s.io "" is invalid: ')

@@ -34,6 +34,32 @@ from shipyard.storage import (
 FUTURE_RV_WAIT = 3.0
 
 
+def _validate_watch_options(request: Request, send_initial: str) -> None:
+    """kube's validateWatchOptions (with the WatchList feature on, as in 1.32): 422 Invalid
+    ListOptions, one cause per broken rule."""
+    match = request.param("resourceVersionMatch")
+    causes: list[errors.StatusCause] = []
+
+    def forbidden(message: str) -> None:
+        causes.append({"reason": "FieldValueForbidden", "message": f"Forbidden: {message}",
+                       "field": "resourceVersionMatch"})
+
+    if send_initial and match != "NotOlderThan":
+        forbidden("sendInitialEvents requires setting resourceVersionMatch to NotOlderThan")
+    if match:
+        if not send_initial:
+            forbidden("resourceVersionMatch is forbidden for watch unless sendInitialEvents is "
+                      "provided")
+        if match != "NotOlderThan":
+            causes.append({"reason": "FieldValueNotSupported", "field": "resourceVersionMatch",
+                           "message": f'Unsupported value: "{match}": supported values: '
+                                      '"NotOlderThan"'})
+        if request.param("continue"):
+            forbidden("resourceVersionMatch is forbidden when continue is provided")
+    if causes:
+        raise errors.invalid("ListOptions", "meta.k8s.io", "", causes)
+
+
 class WatchStream:
     def __init__(self, store: Store, *, bookmark_interval: float = 60.0) -> None:
         self.store = store
@@ -46,6 +72,7 @@ class WatchStream:
         rv_text = request.param("resourceVersion")
         bookmarks = request.flag("allowWatchBookmarks")
         send_initial = request.param("sendInitialEvents")
+        _validate_watch_options(request, send_initial)
         timeout_text = request.param("timeoutSeconds")
         try:
             timeout = float(timeout_text) if timeout_text else random.uniform(1800, 3600)
@@ -56,11 +83,10 @@ class WatchStream:
         prefix = info.prefix(ns if info.namespaced else None)
 
         initial: list[Entry] = []
-        if rv_text in ("", "0") or send_initial == "true":
-            if send_initial == "false" or (send_initial == "" and rv_text not in ("", "0")):
-                start = int(rv_text)
-            else:
-                initial, start = self.store.list(prefix)
+        if send_initial == "true" or (send_initial == "" and rv_text in ("", "0")):
+            initial, start = self.store.list(prefix)
+        elif rv_text in ("", "0"):
+            start = self.store.revision  # sendInitialEvents=false: changes from now on
         else:
             try:
                 start = int(rv_text)
