@@ -140,7 +140,7 @@ class APIServer:
             await respond(send, 200 if ok else 500, b"ok" if ok else b"not ready",
                           "text/plain; charset=utf-8")
             return
-        if path == "/version":
+        if path in ("/version", "/version/"):  # the Python client asks for /version/
             await respond_json(send, 200, discovery.version_info(self.git_version))
             return
         if path == "/metrics":
