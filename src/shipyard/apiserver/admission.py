@@ -89,6 +89,9 @@ class Admission:
             _default_crd_names(obj)
             causes.extend(validate_crd(obj, old))
         if causes:
+            for cause in causes:
+                if "field" in cause and not cause["field"]:
+                    del cause["field"]  # StatusCause.field is omitempty
             raise errors.invalid(info.kind, info.group, name, causes)
         return warnings
 
