@@ -355,3 +355,25 @@ def test_create_in_missing_namespace_is_not_found(api: Client) -> None:
     body = resp.json()
     assert body["reason"] == "NotFound"
     assert body["message"] == f'namespaces "{missing}" not found'
+
+
+def test_foreground_without_dependents_deletes_at_once(api: Client, namespace: str) -> None:
+    make(api, cm_path(namespace), "alone")
+    resp = api.delete(cm_path(namespace, "alone"), {"propagationPolicy": "Foreground"})
+    assert resp.status == 200
+    wait_for(gone(api, cm_path(namespace, "alone")), what="alone deleted")
+
+
+def test_delete_collection_runs_the_same_lifecycle(api: Client, namespace: str) -> None:
+    owner = make(api, cm_path(namespace), "owner")
+    make(api, cm_path(namespace), "held", finalizers=[FINALIZER])
+    make(api, f"/api/v1/namespaces/{namespace}/secrets", "dep", kind="Secret",
+         owners=[owner_ref(owner)])
+    resp = api.delete(cm_path(namespace))
+    assert resp.status == 200
+    assert resp.json()["status"] == "Success"
+    assert api.get(cm_path(namespace, "owner")).status == 404
+    assert api.get(cm_path(namespace, "held")).json()["metadata"]["deletionTimestamp"]
+    wait_for(gone(api, f"/api/v1/namespaces/{namespace}/secrets/dep"), what="dep collected")
+    drop_finalizers(api, cm_path(namespace, "held"))
+    assert api.get(cm_path(namespace, "held")).status == 404

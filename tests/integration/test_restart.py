@@ -4,10 +4,21 @@ resume from, and CRDs (with their objects) served from the first request."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.integration.live import CRD_PATH, Watch, crd, install_crd, private_server, query
+from tests.integration.live import (
+    CRD_PATH,
+    Watch,
+    crd,
+    gone,
+    install_crd,
+    private_server,
+    query,
+    wait_for,
+)
+from tests.kube import Client
 
 GROUP = "restart.example.com"
 NS = "default"
@@ -69,3 +80,32 @@ def test_restart_keeps_objects_revisions_and_crds(tmp_path: Path) -> None:
                   for n in ("default", "kube-system", "kube-public", "kube-node-lease")]
         assert system == [200] * 4
         assert api.get("/readyz").status == 200
+
+
+def marked(api: Client, path: str) -> Callable[[], bool]:
+    return lambda: bool(api.get(path).json()["metadata"].get("deletionTimestamp"))
+
+
+def test_deletions_in_progress_resume_after_restart(tmp_path: Path) -> None:
+    ns = "leaving"
+    with private_server(tmp_path) as (api, _app):
+        assert api.post("/api/v1/namespaces", {"metadata": {"name": ns}}).status == 201
+        assert api.post(f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {
+            "name": "held", "finalizers": ["x.io/hold"]}}).status == 201
+        owner = api.post(f"{CMS}", {"metadata": {"name": "owner"}}).json()
+        assert api.post(f"{CMS}", {"metadata": {
+            "name": "blocker", "finalizers": ["x.io/hold"],
+            "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+                                 "uid": owner["metadata"]["uid"],
+                                 "blockOwnerDeletion": True}]}}).status == 201
+        assert api.delete(f"/api/v1/namespaces/{ns}").status == 200
+        assert api.delete(f"{CMS}/owner", {"propagationPolicy": "Foreground"}).status == 200
+
+    with private_server(tmp_path) as (api, _app):
+        assert api.get(f"/api/v1/namespaces/{ns}").json()["status"]["phase"] == "Terminating"
+        assert "foregroundDeletion" in api.get(f"{CMS}/owner").json()["metadata"]["finalizers"]
+        for path in (f"/api/v1/namespaces/{ns}/configmaps/held", f"{CMS}/blocker"):
+            wait_for(marked(api, path), what=f"{path} marked")
+            assert api.patch(path, {"metadata": {"finalizers": None}}).status == 200
+        wait_for(gone(api, f"/api/v1/namespaces/{ns}"), what="namespace gone")
+        wait_for(gone(api, f"{CMS}/owner"), what="owner gone")

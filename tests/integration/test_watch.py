@@ -327,3 +327,15 @@ def test_invalid_watch_options_are_422(
     assert [c["message"] for c in body["details"]["causes"]] == messages
     assert {c["field"] for c in body["details"]["causes"]} == {"resourceVersionMatch"}
     assert body["message"].startswith('ListOptions.meta.k8s.io "" is invalid: ')
+
+
+def test_cluster_wide_watch_spans_namespaces(api: Client, namespace: str) -> None:
+    listed = api.get("/api/v1/configmaps").json()
+    path = query("/api/v1/configmaps", watch="true",
+                 resourceVersion=listed["metadata"]["resourceVersion"],
+                 fieldSelector=f"metadata.namespace={namespace}")
+    with Watch(api, path) as w:
+        make_cm(api, namespace, "here")
+        event = w.next()
+    assert (event["type"], name_of(event)) == ("ADDED", "here")
+    assert event["object"]["metadata"]["namespace"] == namespace
