@@ -76,12 +76,12 @@ class Coll:
         obj: dict[str, Any] = resp.json()
         return obj
 
-    def list(self, **params: str) -> Response:
+    def get(self, **params: str) -> Response:
         query = "&".join(f"{k}={quote(v)}" for k, v in params.items())
         return self.api.get(self.path + (f"?{query}" if query else ""))
 
     def names(self, **params: str) -> list[str]:
-        resp = self.list(**params)
+        resp = self.get(**params)
         assert resp.status == 200, resp.body
         return [o["metadata"]["name"] for o in resp.json()["items"]]
 
@@ -121,7 +121,7 @@ def test_list_resource_version_is_the_global_revision(coll: Coll, api: Client,
                                                       namespace: str) -> None:
     created = coll.create(f"rv-{tag()}")
     rv = int(created["metadata"]["resourceVersion"])
-    listed = coll.list()
+    listed = coll.get()
     assert listed.status == 200
     body = listed.json()
     assert body["kind"] == f"{coll.kind}List" and body["apiVersion"] == f"{GROUP}/v1"
@@ -173,7 +173,7 @@ def test_label_selector_operators(coll: Coll, selector: str, expected: str) -> N
 ])
 def test_invalid_label_selectors_are_bad_requests(coll: Coll, selector: str,
                                                   message: str | None) -> None:
-    body = bad_request(coll.list(labelSelector=selector))
+    body = bad_request(coll.get(labelSelector=selector))
     assert body["message"]
     if message is not None:
         assert message in body["message"]
@@ -222,12 +222,12 @@ def test_field_selector_on_crd_selectable_fields(coll: Coll) -> None:
 
 
 def test_unsupported_field_label_is_bad_request(coll: Coll) -> None:
-    body = bad_request(coll.list(fieldSelector="spec.size=1"))
+    body = bad_request(coll.get(fieldSelector="spec.size=1"))
     assert body["message"].endswith("field label not supported: spec.size")
 
 
 def test_invalid_field_selector_is_bad_request(coll: Coll) -> None:
-    bad_request(coll.list(fieldSelector="metadata.name"))
+    bad_request(coll.get(fieldSelector="metadata.name"))
 
 
 def test_event_involved_object_field_selectors(api: Client, namespace: str) -> None:
@@ -269,7 +269,7 @@ def test_limit_and_continue_page_through_everything(coll: Coll) -> None:
         params = {"limit": "2"}
         if token:
             params["continue"] = token
-        resp = coll.list(**params)
+        resp = coll.get(**params)
         assert resp.status == 200, resp.body
         body = resp.json()
         meta = body["metadata"]
@@ -291,14 +291,14 @@ def test_pages_stay_on_the_first_pages_revision(coll: Coll) -> None:
     run = tag()
     for i in range(4):
         coll.create(f"s{i}-{run}", {"run": run}, size=i)
-    first = coll.list(labelSelector=f"run={run}", limit="2").json()
+    first = coll.get(labelSelector=f"run={run}", limit="2").json()
     revision = first["metadata"]["resourceVersion"]
     token = first["metadata"]["continue"]
     # Writes between pages: a new object at the end, a change to one on the next page.
     coll.create(f"s9-{run}", {"run": run})
     changed = coll.api.patch(f"{coll.path}/s3-{run}", {"spec": {"size": 99}})
     assert changed.status == 200
-    second = coll.list(labelSelector=f"run={run}", limit="10", **{"continue": token}).json()
+    second = coll.get(labelSelector=f"run={run}", limit="10", **{"continue": token}).json()
     assert second["metadata"]["resourceVersion"] == revision
     assert [o["metadata"]["name"] for o in second["items"]] == [f"s2-{run}", f"s3-{run}"]
     assert second["items"][1]["spec"]["size"] == 3  # as of the first page's revision
@@ -307,8 +307,8 @@ def test_pages_stay_on_the_first_pages_revision(coll: Coll) -> None:
 
 
 def test_invalid_limit_and_continue(coll: Coll) -> None:
-    bad_request(coll.list(limit="many"))
-    bad_request(coll.list(**{"continue": "not-a-token"}))
+    bad_request(coll.get(limit="many"))
+    bad_request(coll.get(**{"continue": "not-a-token"}))
 
 
 # ---------------------------------------------------------------- resourceVersionMatch
@@ -317,19 +317,19 @@ def test_invalid_limit_and_continue(coll: Coll) -> None:
 def test_resource_version_match_exact_and_not_older_than(coll: Coll) -> None:
     run = tag()
     coll.create(f"x0-{run}", {"run": run})
-    before = coll.list(labelSelector=f"run={run}").json()["metadata"]["resourceVersion"]
+    before = coll.get(labelSelector=f"run={run}").json()["metadata"]["resourceVersion"]
     coll.create(f"x1-{run}", {"run": run})
-    exact = coll.list(labelSelector=f"run={run}", resourceVersion=before,
+    exact = coll.get(labelSelector=f"run={run}", resourceVersion=before,
                       resourceVersionMatch="Exact")
     assert exact.status == 200, exact.body
     assert exact.json()["metadata"]["resourceVersion"] == before
     assert [o["metadata"]["name"] for o in exact.json()["items"]] == [f"x0-{run}"]
-    newer = coll.list(labelSelector=f"run={run}", resourceVersion=before,
+    newer = coll.get(labelSelector=f"run={run}", resourceVersion=before,
                       resourceVersionMatch="NotOlderThan")
     assert newer.status == 200
     assert int(newer.json()["metadata"]["resourceVersion"]) > int(before)
     assert len(newer.json()["items"]) == 2
-    legacy = coll.list(labelSelector=f"run={run}", resourceVersion="0")
+    legacy = coll.get(labelSelector=f"run={run}", resourceVersion="0")
     assert legacy.status == 200 and len(legacy.json()["items"]) == 2
 
 
@@ -349,8 +349,8 @@ def test_forbidden_resource_version_match_combinations(coll: Coll, params: dict[
     if params.get("continue") == "TOKEN":
         coll.create(f"c0-{tag()}")
         coll.create(f"c1-{tag()}")
-        params = dict(params, **{"continue": coll.list(limit="1").json()["metadata"]["continue"]})
-    resp = coll.list(**params)
+        params = dict(params, **{"continue": coll.get(limit="1").json()["metadata"]["continue"]})
+    resp = coll.get(**params)
     assert resp.status == 422, resp.body
     body = resp.json()
     assert body["reason"] == "Invalid"
@@ -362,9 +362,9 @@ def test_forbidden_resource_version_match_combinations(coll: Coll, params: dict[
 
 
 def test_too_large_resource_version_is_a_timeout(coll: Coll) -> None:
-    current = int(coll.list().json()["metadata"]["resourceVersion"])
+    current = int(coll.get().json()["metadata"]["resourceVersion"])
     wanted = current + 1_000_000
-    resp = coll.list(resourceVersion=str(wanted))
+    resp = coll.get(resourceVersion=str(wanted))
     assert resp.status == 504, resp.body
     body = resp.json()
     assert body["reason"] == "Timeout"
@@ -375,7 +375,7 @@ def test_too_large_resource_version_is_a_timeout(coll: Coll) -> None:
 
 
 def test_invalid_resource_version_is_bad_request(coll: Coll) -> None:
-    bad_request(coll.list(resourceVersion="abc"))
+    bad_request(coll.get(resourceVersion="abc"))
 
 
 # ------------------------------------------------------------------- compaction (own server)

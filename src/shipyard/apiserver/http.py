@@ -65,7 +65,7 @@ class Request:
         declared = self.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise errors.RequestEntityTooLarge(
-                "the server rejected our request: request body too large"
+                f"Request entity too large: limit is {MAX_BODY_BYTES}"
             )
         chunks: list[bytes] = []
         size = 0
@@ -77,7 +77,7 @@ class Request:
             size += len(chunk)
             if size > MAX_BODY_BYTES:
                 raise errors.RequestEntityTooLarge(
-                    "the server rejected our request: request body too large"
+                    f"Request entity too large: limit is {MAX_BODY_BYTES}"
                 )
             chunks.append(chunk)
             if not message.get("more_body", False):
