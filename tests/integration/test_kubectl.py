@@ -291,6 +291,31 @@ def test_apply_secret_string_data_lands_in_data(kubectl: Kubectl, api: Client) -
     assert base64.b64decode(live["data"]["value"]) == b"apiVersion: v1\nkind: Config\n"
 
 
+def test_apply_server_side(kubectl: Kubectl, api: Client) -> None:
+    name = unique("md")
+    doc = machinedeployment(name)
+    out = kubectl.out("apply", "--server-side", "-f", "-", stdin=to_yaml(doc))
+    assert out.strip() == f"{MD_RESOURCE}/{name} serverside-applied"
+    live = get(api, md_path(kubectl.namespace, name))
+    managers = {(m["manager"], m["operation"]) for m in live["metadata"]["managedFields"]}
+    assert ("kubectl", "Apply") in managers
+    doc["spec"]["replicas"] = 6
+    kubectl.out("apply", "--server-side", "-f", "-", stdin=to_yaml(doc))
+    assert get(api, md_path(kubectl.namespace, name))["spec"]["replicas"] == 6
+
+    cm = unique("settings")
+    cm_doc = manifest("configmap.yaml", cm)
+    out = kubectl.out("apply", "--server-side", "-f", "-", stdin=to_yaml(cm_doc))
+    assert out.strip() == f"configmap/{cm} serverside-applied"
+    # Another manager's claim on a field conflicts until forced.
+    conflict = kubectl.fail("apply", "--server-side", "--field-manager=other", "-f", "-",
+                            stdin=to_yaml({**cm_doc, "data": {"cluster-name": "beta"}}))
+    assert "conflict" in conflict.lower()
+    kubectl.out("apply", "--server-side", "--field-manager=other", "--force-conflicts",
+                "-f", "-", stdin=to_yaml({**cm_doc, "data": {"cluster-name": "beta"}}))
+    assert get(api, cm_path(kubectl.namespace, cm))["data"]["cluster-name"] == "beta"
+
+
 # ----------------------------------------------------------------------------------- create
 
 
@@ -310,20 +335,22 @@ def test_create_with_generate_name(kubectl: Kubectl, api: Client) -> None:
     assert get(api, cm_path(kubectl.namespace, cm_match.group(1)))["data"] == cm["data"]
 
 
-@pytest.mark.parametrize("what", ["configmap", "namespace"])
-def test_create_generator_commands(
-    kubectl: Kubectl, api: Client, what: str, request: pytest.FixtureRequest
-) -> None:
-    if kubectl.version == "1.33":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "kubectl 1.33's typed clients (create configmap/namespace/secret) send "
-            "application/vnd.kubernetes.protobuf bodies with no JSON fallback; the server "
-            "decodes only JSON and YAML")))
+@pytest.mark.parametrize("what", ["configmap", "secret", "namespace"])
+def test_create_generator_commands(kubectl: Kubectl, api: Client, what: str) -> None:
+    """kubectl's generators post through typed clients: protobuf bodies from kubectl 1.33."""
     name = unique("gen")
+    ns = kubectl.namespace
     if what == "configmap":
         out = kubectl.out("create", "configmap", name, "--from-literal=cluster-name=alpha")
         assert out.strip() == f"configmap/{name} created"
-        assert get(api, cm_path(kubectl.namespace, name))["data"] == {"cluster-name": "alpha"}
+        assert get(api, cm_path(ns, name))["data"] == {"cluster-name": "alpha"}
+    elif what == "secret":
+        out = kubectl.out("create", "secret", "generic", name, "--type=cluster.x-k8s.io/secret",
+                          "--from-literal=value=kind: Config")
+        assert out.strip() == f"secret/{name} created"
+        live = get(api, f"/api/v1/namespaces/{ns}/secrets/{name}")
+        assert live["type"] == "cluster.x-k8s.io/secret"
+        assert base64.b64decode(live["data"]["value"]) == b"kind: Config"
     else:
         try:
             assert kubectl.out("create", "namespace", name).strip() == f"namespace/{name} created"
