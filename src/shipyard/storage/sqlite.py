@@ -357,7 +357,8 @@ class SQLiteStore:
 
 
 def _stamp(obj: dict[str, Any], revision: int) -> tuple[bytes, dict[str, str]]:
-    """Serialize ``obj`` with ``metadata.resourceVersion`` set, leaving the caller's dict as is."""
+    """Serialize ``obj`` with ``metadata.resourceVersion`` set, leaving the caller's dict as
+    is."""
     metadata = obj.get("metadata")
     if metadata is None:
         metadata = {}
@@ -365,7 +366,12 @@ def _stamp(obj: dict[str, Any], revision: int) -> tuple[bytes, dict[str, str]]:
         raise StorageError("metadata must be an object")
     stamped = {**obj, "metadata": {**metadata, "resourceVersion": str(revision)}}
     labels = metadata.get("labels")
-    return orjson.dumps(stamped), dict(labels) if isinstance(labels, dict) else {}
+    # Sorted keys: what Go's encoding/json writes for maps, so objects read back (and Secret
+    # data, labels, ConfigMap data) come in the order kube-apiserver gives them.
+    return (
+        orjson.dumps(stamped, option=orjson.OPT_SORT_KEYS),
+        dict(labels) if isinstance(labels, dict) else {},
+    )
 
 
 def _labels(value: bytes) -> dict[str, str]:
