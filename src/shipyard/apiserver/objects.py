@@ -150,23 +150,17 @@ class Objects:
     ) -> Outcome:
         """PUT: replace the object (or one subresource of it), honouring its resourceVersion."""
         self._check_type(info, obj)
-        meta = obj.get("metadata")
-        if not isinstance(meta, dict):
-            meta = obj["metadata"] = {}
-        if meta.get("name", name) != name:
-            raise errors.BadRequest(
-                f"the name of the object ({meta.get('name')}) does not match the name on "
-                f"the URL ({name})"
-            )
-        meta["name"] = name
-        self._bind_namespace(info, namespace, meta)
+        meta = self._bind_name(info, namespace, name, obj)
         existing = self.store.get(info.key(namespace, name))
         if existing is None:
             raise errors.not_found(info.resource, info.group, name)
         rv = meta.get("resourceVersion")
         if not rv:
             if not info.builtin or info.resource == "customresourcedefinitions":
-                raise errors.invalid(info.kind, info.group, name, [{
+                # The generic store words this with the qualified *resource* for custom
+                # resources (`widgets.example.com "w" is invalid`), the kind for CRDs.
+                kind = info.kind if info.builtin else info.resource
+                raise errors.invalid(kind, info.group, name, [{
                     "reason": "FieldValueInvalid",
                     "message": "Invalid value: 0x0: must be specified for an update",
                     "field": "metadata.resourceVersion",
@@ -207,13 +201,7 @@ class Objects:
             rv = dmeta.get("resourceVersion")
             if rv and _parse_rv(rv) != existing.mod_revision:
                 raise errors.conflict(info.resource, info.group, name)
-            if dmeta.get("name", name) != name:
-                raise errors.BadRequest(
-                    f"the name of the object ({dmeta.get('name')}) does not match the name on "
-                    f"the URL ({name})"
-                )
-            dmeta["name"] = name
-            self._bind_namespace(info, namespace, dmeta)
+            self._bind_name(info, namespace, name, desired)
             try:
                 return await self._replace(info, existing, desired, opts, existing.mod_revision)
             except ConflictRetry:
@@ -299,21 +287,12 @@ class Objects:
         force: bool,
     ) -> Outcome:
         """Server-side apply: merge ``config`` as ``opts.field_manager``; create if absent."""
-        meta = config.get("metadata")
         if not isinstance(config.get("apiVersion"), str) or not isinstance(
             config.get("kind"), str
         ):
             raise errors.BadRequest("apiVersion and kind must be set in an apply configuration")
-        if not isinstance(meta, dict):
-            meta = config["metadata"] = {}
-        if meta.get("name", name) != name:
-            raise errors.BadRequest(
-                f"the name of the object ({meta.get('name')}) does not match the name on "
-                f"the URL ({name})"
-            )
         self._check_type(info, config)
-        meta["name"] = name
-        self._bind_namespace(info, namespace, meta)
+        meta = self._bind_name(info, namespace, name, config)
         scope = managedfields.Scope(info.schema, opts.subresource or "", info.status)
         manager = opts.field_manager
         opts.applied = True
@@ -376,20 +355,25 @@ class Objects:
             existing = self.entry(info, namespace, name)
             obj = existing.object()
             meta = obj["metadata"]
+            # The storage layer's words (etcd3 store), naming the kind rather than resource.
+            qualified = f"{info.kind}.{info.group}" if info.group else info.kind
             if pre.get("uid") and pre["uid"] != meta.get("uid"):
                 raise errors.Conflict(
-                    f"Precondition failed: UID in precondition: {pre['uid']}, UID in object "
-                    f"meta: {meta.get('uid')}",
-                    details={"name": name, "group": info.group, "kind": info.resource},
+                    f'Operation cannot be fulfilled on {qualified} "{name}": the UID in the '
+                    f"precondition ({pre['uid']}) does not match the UID in record "
+                    f"({meta.get('uid')}). The object might have been deleted and then "
+                    "recreated",
+                    details={"name": name, "group": info.group, "kind": info.kind},
                 )
             if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get(
                 "resourceVersion"
             ):
                 raise errors.Conflict(
-                    "Precondition failed: ResourceVersion in precondition: "
-                    f"{pre['resourceVersion']}, ResourceVersion in object meta: "
-                    f"{meta.get('resourceVersion')}",
-                    details={"name": name, "group": info.group, "kind": info.resource},
+                    f'Operation cannot be fulfilled on {qualified} "{name}": the '
+                    f"ResourceVersion in the precondition ({pre['resourceVersion']}) does not "
+                    "match the ResourceVersion in record "
+                    f"({meta.get('resourceVersion')}). The object might have been modified",
+                    details={"name": name, "group": info.group, "kind": info.kind},
                 )
             finalizers = list(meta.get("finalizers") or [])
             if policy == "Foreground" and FOREGROUND not in finalizers:
@@ -472,6 +456,20 @@ class Objects:
         obj["apiVersion"] = info.group_version
         obj["kind"] = info.kind
 
+    def _bind_name(self, info: ResourceInfo, namespace: str | None, name: str, obj: Obj) -> Obj:
+        """The body's name must be the URL's (or absent); returns the body's metadata."""
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = obj["metadata"] = {}
+        if meta.get("name", name) != name:
+            raise errors.BadRequest(
+                f"the name of the object ({meta.get('name')}) does not match the name on "
+                f"the URL ({name})"
+            )
+        meta["name"] = name
+        self._bind_namespace(info, namespace, meta)
+        return meta
+
     def _bind_namespace(self, info: ResourceInfo, namespace: str | None, meta: Obj) -> None:
         if info.namespaced:
             given = meta.get("namespace")
@@ -501,8 +499,12 @@ class Objects:
 
 def _fold_string_data(info: ResourceInfo, obj: Obj) -> None:
     """Secret.stringData is write-only: its entries overwrite data, base64-encoded, as the
-    v1-to-internal conversion does."""
-    if info.kind != "Secret" or info.group or "stringData" not in obj:
+    v1-to-internal conversion does; ``type`` defaults to Opaque (SetDefaults_Secret)."""
+    if info.kind != "Secret" or info.group:
+        return
+    if not obj.get("type"):
+        obj["type"] = "Opaque"
+    if "stringData" not in obj:
         return
     string_data = obj.pop("stringData")
     if isinstance(string_data, dict) and string_data:
