@@ -12,11 +12,15 @@ Every write records which manager set which fields, as kube-apiserver's field ma
 
 Ownership is per (manager, operation, subresource); the apply configuration's own field set is
 what its manager owns afterwards.
+
+Manager "kubectl" gets kube's client-side-apply upgrade: it may take, without conflict, fields
+the ``last-applied-configuration`` annotation lists, and its applies keep that annotation current.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -199,7 +203,8 @@ def apply(
             continue
         for path in sorted(m.fields & changing & config_set):
             conflicts.append((m, path))
-    if conflicts and not force:
+    if conflicts and not force and not _upgrading_client_side_apply(scope, live, manager,
+                                                                     conflicts):
         raise conflict_error(conflicts)
     taken = frozenset(p for _, p in conflicts)
     previous = next((m.fields for m in managers if m.key == mine_key), frozenset())
@@ -211,12 +216,65 @@ def apply(
         if fields != m.fields:
             m = Manager(m.manager, m.operation, m.api_version, now(), fields, m.subresource)
         others.append(m)
-    # Fields this manager applied before and dropped now, owned by nobody else, go away.
+    # Fields this manager applied before and dropped now, owned by nobody else, go away. A
+    # map or struct it owned as a whole (kube's "." entry, e.g. after kubectl migrated a
+    # client-side apply) stays while anything beneath it is still applied or owned: kube
+    # adds those back with their parents after pruning.
     owned_by_others = frozenset().union(*(m.fields for m in others)) if others else frozenset()
-    for path in sorted(previous - config_set - owned_by_others, key=len, reverse=True):
+    kept = config_set | owned_by_others
+    holding = {p[:i] for p in kept for i in range(1, len(p))}
+    for path in sorted(previous - kept - holding, key=len, reverse=True):
         remove(merged, path)
+    if manager == KUBECTL and _last_applied(merged) is not None:
+        merged["metadata"]["annotations"][LAST_APPLIED] = build_last_applied(config)
     entry = Manager(manager, "Apply", api_version, now(), config_set, scope.subresource)
     return merged, [m for m in _upsert(others, entry) if m.fields]
+
+
+# ------------------------------------------------- kubectl's client-side to server-side upgrade
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+KUBECTL = "kubectl"
+
+
+def _last_applied(live: Obj | None) -> str | None:
+    annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(LAST_APPLIED)
+    return value if isinstance(value, str) else None
+
+
+def _upgrading_client_side_apply(scope: Scope, live: Obj | None, manager: str,
+                                 conflicts: list[tuple[Manager, Path]]) -> bool:
+    """kube's lastAppliedManager: ``kubectl apply --server-side`` (manager "kubectl") on an
+    object last applied client-side may take, without conflict, the fields that the
+    last-applied annotation lists."""
+    text = _last_applied(live) if manager == KUBECTL else None
+    if text is None:
+        return False
+    try:
+        last = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(last, dict):
+        return False
+    allowed, _ = scope.field_set(last)
+    return all(path in allowed for _, path in conflicts)
+
+
+def build_last_applied(config: Obj) -> str:
+    """kube's lastAppliedUpdater: the applied configuration, less the annotation itself, as
+    Go's encoding/json writes it (sorted keys, HTML-safe escapes, a trailing newline)."""
+    doc = copy.deepcopy(config)
+    annotations = (doc.get("metadata") or {}).get("annotations")
+    if isinstance(annotations, dict):
+        annotations.pop(LAST_APPLIED, None)
+        if not annotations:
+            del doc["metadata"]["annotations"]
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escape)
+    return text + "\n"
 
 
 def conflict_error(conflicts: list[tuple[Manager, Path]]) -> errors.Conflict:
@@ -227,7 +285,9 @@ def conflict_error(conflicts: list[tuple[Manager, Path]]) -> errors.Conflict:
         who = f'"{m.manager}"'
         if m.subresource:
             who += f' with subresource "{m.subresource}"'
-        label = f"{who} using {m.api_version}"
+        # kube names appliers without their apiVersion (it is not part of an applier's
+        # manager identity), updaters with it.
+        label = who if m.operation == "Apply" else f"{who} using {m.api_version}"
         by_manager.setdefault(label, []).append(path_string(path))
         causes.append({"reason": "FieldManagerConflict",
                        "message": f"conflict with {label}", "field": path_string(path)})
