@@ -80,7 +80,8 @@ def test_update_gives_changed_fields_to_the_updater_and_takes_them_from_others()
     managers = record_update(SCOPE, obj(replicas=1, color="red"), obj(replicas=2, color="red"),
                              managers, "scaler", "ex/v1")
     owners = {m.manager: sorted(path_string(p) for p in m.fields) for m in managers}
-    assert owners == {"creator": [".spec.color"], "scaler": [".spec.replicas"]}
+    # The creator also owns the spec struct it added (kube's "." under f:spec).
+    assert owners == {"creator": [".spec", ".spec.color"], "scaler": [".spec.replicas"]}
     assert all(m.operation == "Update" for m in managers)
 
 
@@ -98,7 +99,9 @@ def test_apply_conflicts_with_another_managers_field_unless_forced() -> None:
     merged, managers = apply(SCOPE, obj(replicas=1), obj(replicas=3), managers, "kubectl",
                              "ex/v1", True)
     assert merged["spec"]["replicas"] == 3
-    assert {m.manager for m in managers} == {"kubectl"}
+    # "other" loses .spec.replicas but keeps the spec struct it created.
+    owners = {m.manager: sorted(path_string(p) for p in m.fields) for m in managers}
+    assert owners == {"other": [".spec"], "kubectl": [".spec.replicas"]}
 
 
 def test_applying_the_same_value_shares_ownership_without_conflict() -> None:
@@ -141,7 +144,7 @@ def test_status_is_not_owned_through_the_main_resource() -> None:
 def test_managed_fields_encode_and_decode() -> None:
     managers = record_update(SCOPE, None, obj(replicas=1), [], "m", "ex/v1")
     entries = encode_managers(managers)
-    assert entries[0]["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
+    assert entries[0]["fieldsV1"] == {"f:spec": {".": {}, "f:replicas": {}}}
     assert entries[0]["operation"] == "Update" and entries[0]["fieldsType"] == "FieldsV1"
     assert decode_managers(entries)[0].fields == managers[0].fields
     with pytest.raises(errors.Invalid):

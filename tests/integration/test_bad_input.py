@@ -225,6 +225,7 @@ def test_strict_unknown_fields(api: Client, snap: Snapshot) -> None:
         "apiVersion": f"{GROUP}/v1", "kind": "Probe", "metadata": {"name": "n"},
         "spec": {"replias": 1}})
     assert status(resp, 400, "BadRequest")["message"] == (
+        'Probe in version "v1" cannot be handled as a Probe: '
         'strict decoding error: unknown field "spec.replias"')
 
 

@@ -240,8 +240,8 @@ def test_update_without_resource_version_is_invalid(cr: Target) -> None:
     body = status_of(resp)
     assert body["reason"] == "Invalid"
     assert body["message"] == (
-        f'{cr.kind}.{GROUP} "{name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: '
-        "must be specified for an update"
+        f'{cr.plural}.{GROUP} "{name}" is invalid: metadata.resourceVersion: Invalid value: '
+        "0x0: must be specified for an update"
     )
     assert body["details"]["causes"] == [{
         "reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
@@ -546,7 +546,7 @@ def test_write_into_missing_namespace_is_not_found(api: Client) -> None:
     body = status_of(resp)
     assert body["reason"] == "NotFound"
     assert body["message"] == 'namespaces "no-such-ns" not found'
-    assert body["details"] == {"name": "no-such-ns", "group": "", "kind": "namespaces"}
+    assert body["details"] == {"name": "no-such-ns", "kind": "namespaces"}
 
 
 def test_write_into_terminating_namespace_is_forbidden(api: Client, namespace: str) -> None:
@@ -568,7 +568,7 @@ def test_write_into_terminating_namespace_is_forbidden(api: Client, namespace: s
             f"{namespace} because it is being terminated"
         )
         assert body["details"] == {
-            "name": "late", "group": "", "kind": "configmaps",
+            "name": "late", "kind": "configmaps",
             "causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
                         "message": f"namespace {namespace} is being terminated"}],
         }

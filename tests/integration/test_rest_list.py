@@ -368,7 +368,7 @@ def test_too_large_resource_version_is_a_timeout(coll: Coll) -> None:
     assert resp.status == 504, resp.body
     body = resp.json()
     assert body["reason"] == "Timeout"
-    assert body["message"].startswith(f"Too large resource version: {wanted}, current: ")
+    assert body["message"].startswith(f"Timeout: Too large resource version: {wanted}, current: ")
     assert body["details"]["causes"] == [{"reason": "ResourceVersionTooLarge",
                                           "message": "Too large resource version"}]
     assert body["details"]["retryAfterSeconds"] == 1

@@ -121,7 +121,7 @@ def test_strict_create_rejects_unknown_fields(res: Res) -> None:
     assert resp.status == 400, resp.body
     body = resp.json()
     assert body["reason"] == "BadRequest"
-    assert body["message"] == 'strict decoding error: unknown field "spec.replias"'
+    assert body["message"].endswith(': strict decoding error: unknown field "spec.replias"')
     assert res.api.get(f"{res.path}/{name}").status == 404
 
 
@@ -130,7 +130,7 @@ def test_strict_reports_every_unknown_field(res: Res) -> None:
         **res.body(unique(), {"size": 1, "replias": 3}), "top": 1})
     assert resp.status == 400, resp.body
     message = resp.json()["message"]
-    assert message.startswith("strict decoding error: ")
+    assert "cannot be handled as a" in message and "strict decoding error: " in message
     assert 'unknown field "spec.replias"' in message and 'unknown field "top"' in message
 
 
@@ -140,7 +140,8 @@ def test_strict_update_is_bad_request_and_strict_patch_is_invalid(res: Res) -> N
     created["spec"]["replias"] = 2
     resp = res.api.put(f"{res.path}/{name}?fieldValidation=Strict", created)
     assert resp.status == 400, resp.body
-    assert resp.json()["message"] == 'strict decoding error: unknown field "spec.replias"'
+    assert resp.json()["message"].endswith(
+        ': strict decoding error: unknown field "spec.replias"')
     resp = res.api.patch(f"{res.path}/{name}?fieldValidation=Strict",
                          {"spec": {"replias": 2}})
     body = invalid(resp)

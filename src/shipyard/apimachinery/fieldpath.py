@@ -89,17 +89,21 @@ def child_schema(schema: Schema | None, name: str) -> Schema | None:
 
 
 class _Walker:
-    """Collects member paths and, separately, leaf paths (scalars and atomic values)."""
+    """Collects member paths, leaf paths (scalars and atomic values) and every node visited."""
 
     def __init__(self) -> None:
         self.members: set[Path] = set()
         self.leaves: set[Path] = set()
+        self.nodes: set[Path] = set()
 
     def leaf(self, path: Path) -> None:
         self.members.add(path)
         self.leaves.add(path)
+        self.nodes.add(path)
 
     def walk(self, value: Any, schema: Schema | None, path: Path) -> None:
+        if path:
+            self.nodes.add(path)
         if isinstance(value, dict):
             if schema and schema.get("x-kubernetes-map-type") == "atomic":
                 self.leaf(path)
@@ -135,9 +139,20 @@ class _Walker:
 
 def schema_field_set(obj: dict[str, Any], schema: Schema | None) -> tuple[FieldSet, FieldSet]:
     """(members, leaves) of an object under its schema."""
+    members, leaves, _ = schema_field_sets(obj, schema)
+    return members, leaves
+
+
+def schema_field_sets(obj: dict[str, Any],
+                      schema: Schema | None) -> tuple[FieldSet, FieldSet, FieldSet]:
+    """(members, leaves, nodes) of an object under its schema. ``nodes`` holds every path the
+    object has, structs and maps included: an Update owns each node it adds (structured-merge-
+    diff's comparison reports a struct or map that appears as added, hence kube's ``"."`` under
+    ``f:spec`` of a created custom resource or ``f:data`` of a created ConfigMap), while an
+    Apply's set holds members only."""
     walker = _Walker()
     walker.walk(obj, schema, ())
-    return frozenset(walker.members), frozenset(walker.leaves)
+    return frozenset(walker.members), frozenset(walker.leaves), frozenset(walker.nodes)
 
 
 # ------------------------------------------------------------------------------ navigation

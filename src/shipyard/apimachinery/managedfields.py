@@ -39,6 +39,7 @@ from shipyard.apimachinery.fieldpath import (
     path_string,
     remove,
     schema_field_set,
+    schema_field_sets,
     to_fields_v1,
     value_element,
 )
@@ -143,17 +144,22 @@ class Scope:
         members, leaves = schema_field_set(obj, self.schema)
         return self.owned(members), self.owned(leaves)
 
+    def node_set(self, obj: Obj) -> tuple[FieldSet, FieldSet]:
+        """(nodes, leaves): every path the object has, as an Update compares them."""
+        _, leaves, nodes = schema_field_sets(obj, self.schema)
+        return self.owned(nodes), self.owned(leaves)
 
-def _changes(scope: Scope, old: Obj, new: Obj) -> tuple[FieldSet, FieldSet, FieldSet, FieldSet]:
-    """(added, removed, modified, new members) between two states of one object."""
-    old_members, old_leaves = scope.field_set(old)
-    new_members, new_leaves = scope.field_set(new)
-    added = new_members - old_members
-    removed = old_members - new_members
+
+def _changes(scope: Scope, old: Obj, new: Obj) -> tuple[FieldSet, FieldSet, FieldSet]:
+    """(added, removed, modified) nodes between two states of one object."""
+    old_nodes, old_leaves = scope.node_set(old)
+    new_nodes, new_leaves = scope.node_set(new)
+    added = new_nodes - old_nodes
+    removed = old_nodes - new_nodes
     modified = frozenset(
         p for p in old_leaves & new_leaves if get(old, p) != get(new, p)
     )
-    return added, removed, modified, new_members
+    return added, removed, modified
 
 
 def _upsert(managers: list[Manager], entry: Manager) -> list[Manager]:
@@ -167,7 +173,7 @@ def record_update(
     api_version: str,
 ) -> list[Manager]:
     """Ownership after an Update: the manager takes what it added or changed."""
-    added, removed, modified, _ = _changes(scope, old or {}, new)
+    added, removed, modified = _changes(scope, old or {}, new)
     taken = added | modified
     if not taken and not removed:
         return managers
@@ -194,7 +200,7 @@ def apply(
     config_set, _ = scope.field_set(config)
     base = copy.deepcopy(live) if live is not None else {}
     merged = merge(base, config, scope.schema, ())
-    added, _removed, modified, _ = _changes(scope, live or {}, merged)
+    added, _removed, modified = _changes(scope, live or {}, merged)
     changing = added | modified
     mine_key = (manager, "Apply", scope.subresource)
     conflicts: list[tuple[Manager, Path]] = []

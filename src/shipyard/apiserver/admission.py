@@ -80,7 +80,10 @@ class Admission:
                             {"reason": "FieldValueInvalid", "message": f'unknown field "{f}"',
                              "field": f} for f in result.unknown_fields
                         ]})
-                raise errors.BadRequest(result.strict_error)
+                # The decoder's words, as kube wraps them for a create or update.
+                raise errors.BadRequest(
+                    f'{info.kind} in version "{info.version}" cannot be handled as a '
+                    f"{info.kind}: {result.strict_error}")
             if field_validation == "Warn":
                 warnings.extend(f'unknown field "{f}"' for f in result.unknown_fields)
             warnings.extend(result.warnings)

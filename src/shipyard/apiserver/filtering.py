@@ -85,6 +85,15 @@ def allowed_fields(info: ResourceInfo) -> frozenset[str]:
     return _ALWAYS | _BUILTIN_FIELDS.get((info.group, info.resource), frozenset()) | extra
 
 
+def _unsupported_field(info: ResourceInfo, path: str) -> str:
+    """kube 1.33's words: ConfigMaps validate field selectors declaratively and name the fields
+    they allow; other kinds fail in their field-label conversion."""
+    if (info.group, info.resource) == ("", "configmaps"):
+        return (f'"{path}" is not a known field selector: only "metadata.name", '
+                '"metadata.namespace"')
+    return f"field label not supported: {path}"
+
+
 def build_filter(info: ResourceInfo, label_selector: str, field_selector: str) -> Filter:
     labels = parse_label_selector(label_selector) if label_selector.strip() else None
     if labels is not None and labels.empty:
@@ -94,11 +103,7 @@ def build_filter(info: ResourceInfo, label_selector: str, field_selector: str) -
         allowed = allowed_fields(info)
         for path, _op, _value in fields.requirements:
             if path not in allowed:
-                raise errors.BadRequest(
-                    f'Unable to find "{info.group_version}, Resource={info.resource}" '
-                    f'that match label selector "", field selector "{field_selector}": '
-                    f'field label not supported: {path}'
-                )
+                raise errors.BadRequest(_unsupported_field(info, path))
         if not fields.requirements:
             fields = None
     return Filter(labels, fields, info)

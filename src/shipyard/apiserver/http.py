@@ -7,7 +7,7 @@ Objects travel as orjson bytes end to end, so a GET answers with the stored byte
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 import orjson
@@ -110,9 +110,23 @@ async def respond_json(
     await respond(send, status, orjson.dumps(obj), JSON, headers)
 
 
+def status_body(err: errors.StatusError) -> errors.Status:
+    """``err``'s Status as kube-apiserver encodes it: StatusDetails' fields are all
+    ``omitempty``, so an empty group (the core group), name or kind is left out."""
+    body = err.status()
+    details = body.get("details")
+    if details is not None:
+        kept = cast(errors.StatusDetails, {k: v for k, v in details.items() if v})
+        if kept:
+            body["details"] = kept
+        else:
+            del body["details"]
+    return body
+
+
 async def respond_error(send: Send, err: errors.StatusError) -> None:
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
-    await respond(send, err.code, orjson.dumps(err.status()), JSON, headers)
+    await respond(send, err.code, orjson.dumps(status_body(err)), JSON, headers)
 
 
 def warning_headers(warnings: list[str]) -> list[tuple[bytes, bytes]]:

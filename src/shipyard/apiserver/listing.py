@@ -48,10 +48,11 @@ def decode_continue(token: str) -> tuple[int, str]:
         start = str(data["start"])
     except Exception:
         raise errors.BadRequest(
-            f"continue key is not valid: {token!r}"
+            f"invalid continue token: continue key is not valid: {token!r}"
         ) from None
     if data.get("v") != "meta.k8s.io/v1" or revision <= 0 or not start.endswith("\x00"):
-        raise errors.BadRequest("continue key is not valid: incorrect encoded start "
+        raise errors.BadRequest("invalid continue token: continue key is not valid: "
+                                "incorrect encoded start "
                                 "resourceVersion (version meta.k8s.io/v1)")
     return revision, start[:-1]
 
@@ -102,11 +103,14 @@ async def list_page(
             wanted = int(resource_version)
         except ValueError:
             raise errors.BadRequest(
-                f'invalid resource version "{resource_version}"'
+                f'invalid resource version: resourceVersion: Invalid value: '
+                f'"{resource_version}": strconv.ParseUint: parsing "{resource_version}": '
+                'invalid syntax'
             ) from None
         if wanted > store.revision:
             raise errors.Timeout(
-                f"Too large resource version: {wanted}, current: {store.revision}",
+                # kube's cacher prefixes its TooLargeResourceVersion error with the reason.
+                f"Timeout: Too large resource version: {wanted}, current: {store.revision}",
                 details={"causes": [{"reason": "ResourceVersionTooLarge",
                                      "message": "Too large resource version"}],
                          "retryAfterSeconds": 1},
