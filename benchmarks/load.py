@@ -93,7 +93,8 @@ def collection_path(namespace: str) -> str:
 
 
 def widget(namespace: str, name: str) -> dict[str, Any]:
-    """A custom resource that serializes to about 1 KB once the server has stamped it."""
+    """A custom resource of about 1 KB as posted (the server adds uid, timestamps and
+    managedFields to what it stores)."""
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": KIND,
@@ -103,7 +104,7 @@ def widget(namespace: str, name: str) -> dict[str, Any]:
             "replicas": 3,
             "image": "registry.example.com/bench/widget:v1.2.3",
             "ports": [{"name": "http", "port": 8080}, {"name": "metrics", "port": 9090}],
-            "config": {f"key-{i:02d}": "v" * 40 for i in range(10)},
+            "config": {f"key-{i:02d}": "v" * 56 for i in range(10)},
         },
     }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import statistics
 import sys
@@ -140,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     watch_writes = 2560 // scale
     procs = args.client_processes
 
+    load_before = os.getloadavg()[0]
     busy0, total0 = host_cpu_busy()
     started = time.perf_counter()
     rows: list[Row] = []
@@ -163,11 +165,13 @@ def main(argv: list[str] | None = None) -> None:
                        target=f"RSS {mem.rss_before / 2**20:.0f} → "
                               f"{mem.rss_after / 2**20:.0f} MiB")]
             for fig in asyncio.run(bench.measure_list(target, "bench-list", args.repeats + 2)):
-                out.append(Row(f"list {fig.items:,} objects, {fig.label}", "1",
-                               ms(fig.seconds),
-                               target=(("< 300 ms" if fig.label == "JSON" else "")
-                                       + f" ({fig.body_bytes / 2**20:.1f} MiB, "
-                                         f"{fig.requests} requests)")))
+                out.append(Row(
+                    f"list {fig.items:,} objects, {fig.label}: time to last byte", "1",
+                    ms(fig.seconds),
+                    target=("< 300 ms; " if fig.label == "JSON" else "")
+                    + f"{fig.body_bytes / 2**20:.1f} MiB in {fig.requests} "
+                      f"request{'s' if fig.requests > 1 else ''}; Python client decode "
+                      f"{ms(fig.decode_seconds)} more"))
             return out
 
         def watch() -> list[Row]:
@@ -195,9 +199,10 @@ def main(argv: list[str] | None = None) -> None:
     print(render(rows, bool(reference)))
     print()
     print(f"{platform.python_implementation()} {platform.python_version()}, "
-          f"{len(__import__('os').sched_getaffinity(0))} CPUs, client processes: {procs}, "
-          f"repeats: {args.repeats} (median), total {elapsed:.0f} s, "
-          f"host CPU busy {host * 100:.0f}% on average (includes this benchmark).")
+          f"{len(os.sched_getaffinity(0))} CPUs, client processes: {procs}, "
+          f"repeats: {args.repeats} (median), total {elapsed:.0f} s; host load average "
+          f"{load_before:.1f} before the run, host CPU busy {host * 100:.0f}% during it "
+          f"(this benchmark included).")
 
 
 if __name__ == "__main__":
