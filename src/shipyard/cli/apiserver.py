@@ -120,4 +120,7 @@ def apiserver(
         shutdown_timeout=shutdown_timeout,
         access_log=log_level == "debug",
     )
+    from shipyard.apiserver.gctuning import tune_for_server
+
+    tune_for_server()
     serve(app, options, on_started=on_started)
