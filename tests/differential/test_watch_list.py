@@ -28,7 +28,7 @@ def kinds(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
 def test_initial_events_then_changes(api: Client, ns: str) -> None:
     make(api, ns, "b")
     make(api, ns, "a")
-    with Watch(api, query(cms(ns), watch="true", timeoutSeconds=3)) as w:
+    with Watch(api, query(cms(ns), watch="true", timeoutSeconds=2)) as w:
         initial = [w.next(), w.next()]
         make(api, ns, "c")
         ok(api.patch(cms(ns, "a"), {"data": {"k": "v"}}))
@@ -109,7 +109,7 @@ def test_bookmarks_only_when_asked_and_carry_only_the_revision(api: Client, ns: 
     make(api, ns, "a")
     rv = ok(api.get(cms(ns)))["metadata"]["resourceVersion"]
     with Watch(api, query(cms(ns), watch="true", resourceVersion=rv,
-                          timeoutSeconds=2)) as w:
+                          timeoutSeconds=1)) as w:
         assert w.rest() == []
     with Watch(api, query(cms(ns), watch="true", resourceVersion=rv, allowWatchBookmarks="true",
                           timeoutSeconds=2)) as w:
@@ -126,7 +126,7 @@ def test_bookmarks_only_when_asked_and_carry_only_the_revision(api: Client, ns: 
     reason="Shipyard serves sendInitialEvents (WatchList on, as 1.32); 1.33 has it off")
 def test_send_initial_events_needs_the_watch_list_feature(api: Client, ns: str) -> None:
     got = answer(api.get(query(cms(ns), watch="true", sendInitialEvents="true",
-                               resourceVersionMatch="NotOlderThan")))
+                               resourceVersionMatch="NotOlderThan", timeoutSeconds=1)))
     assert got == {
         "code": 422, "status": "Failure", "reason": "Invalid",
         "message": 'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: Forbidden: '

@@ -27,6 +27,8 @@ MANAGER = "kube-apiserver"  # the field manager its writes are recorded under
 WRITE = WriteOptions(field_manager=MANAGER)  # never mutated
 
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+# The order kube-apiserver lists a custom resource's verbs in discovery (not sorted).
+CR_VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
 CRD_PREFIX = "/registry/apiextensions.k8s.io/customresourcedefinitions/"
 
 
@@ -61,6 +63,7 @@ def infos_from_crd(crd: dict[str, Any]) -> list[ResourceInfo]:
             namespaced=spec.get("scope", "Namespaced") == "Namespaced",
             short_names=tuple(names.get("shortNames") or ()),
             categories=tuple(names.get("categories") or ()),
+            verbs=CR_VERBS,
             status="status" in subresources,
             scale=ScaleSubresource(
                 scale.get("specReplicasPath", ".spec.replicas"),
