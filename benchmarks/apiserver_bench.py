@@ -1,4 +1,4 @@
-"""API server benchmarks over HTTPS against a `ServerProcess`: writes, watch fan-out, list, memory.
+"""API server benchmarks over HTTPS against a `MeasuredServer`: writes, watch fan-out, list, memory.
 
 Every figure is client-observed except CPU and memory, which come from the server's /proc
 entry. Measurements share one server, in this order: set-up and warm-up, 10,000 objects stored
@@ -18,7 +18,7 @@ import aiohttp
 import orjson
 
 from benchmarks.load import CRD, LoadResult, LoadRun, collection_path, run_load, session_for
-from benchmarks.server import CpuMeter, ServerProcess, Target, rss_bytes
+from benchmarks.server import CpuMeter, MeasuredServer, Target, rss_bytes
 
 TABLE_ACCEPT = ("application/json;as=Table;v=v1;g=meta.k8s.io,"
                 "application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json")
@@ -38,6 +38,7 @@ class WatchFigure:
     seconds: float
     server_cores: float
     watcher_cores: float
+    closed_early: int  # watches the server ended before they had every event
 
     @property
     def rate(self) -> float:
@@ -52,6 +53,7 @@ class ListFigure:
     items: int
     body_bytes: int
     requests: int
+    encoding: str  # Content-Encoding the server chose (aiohttp asks for gzip, as kubectl does)
 
 
 @dataclass(slots=True)
@@ -102,12 +104,12 @@ async def prepare(target: Target, namespaces: list[str]) -> None:
 
 # ------------------------------------------------------------------------------------ writes
 
-def measure_writes(server: ServerProcess, op: str, *, namespace: str, tag: str, clients: int,
+def measure_writes(server: MeasuredServer, op: str, *, namespace: str, tag: str, clients: int,
                    requests: int, processes: int = 1) -> WriteFigure:
     assert server.target is not None
     run = LoadRun(server.target, op, namespace=namespace, tag=tag, clients=clients,
                   requests=requests, processes=processes)
-    meter = CpuMeter(server.pid)
+    meter = CpuMeter(server.pids)
     run.start()
     meter.start()
     result = run.finish()
@@ -117,24 +119,25 @@ def measure_writes(server: ServerProcess, op: str, *, namespace: str, tag: str, 
 
 # ------------------------------------------------------------------------------------ memory
 
-def measure_memory(server: ServerProcess, *, namespace: str, objects: int,
+def measure_memory(server: MeasuredServer, *, namespace: str, objects: int,
                    processes: int = 1) -> MemoryFigure:
     """RSS before and after storing ``objects`` 1 KB objects (64 clients create them)."""
     assert server.target is not None
-    before = rss_bytes(server.pid)
+    before = rss_bytes(server.pids)
     result = run_load(server.target, "create", namespace=namespace, tag="mem", clients=64,
                       requests=objects, processes=processes)
     if result.errors:
         raise RuntimeError(f"{result.errors} creates failed while filling {namespace}")
     time.sleep(0.5)
-    return MemoryFigure(result.requests, before, rss_bytes(server.pid))
+    return MemoryFigure(result.requests, before, rss_bytes(server.pids))
 
 
 # -------------------------------------------------------------------------------------- list
 
 async def _timed_list(session: aiohttp.ClientSession, target: Target, path: str,
-                      accept: str, limit: int) -> tuple[float, float, int, int, int]:
-    """(seconds until the last byte of the last page, seconds decoding, items, bytes, pages).
+                      accept: str, limit: int) -> tuple[float, float, int, int, int, str]:
+    """(seconds until the last byte of the last page, seconds decoding, items, bytes, pages,
+    content encoding).
 
     The decode is timed apart: it is the Python client's cost (orjson building ~10 dicts per
     object, plus this process's cyclic GC), not the server's; kubectl decodes in Go.
@@ -143,6 +146,7 @@ async def _timed_list(session: aiohttp.ClientSession, target: Target, path: str,
     items = size = requests = 0
     token = ""
     transfer = decode = 0.0
+    encoding = ""
     while True:
         query = f"?limit={limit}" if limit else ""
         if token:
@@ -150,6 +154,7 @@ async def _timed_list(session: aiohttp.ClientSession, target: Target, path: str,
         t0 = time.perf_counter()
         async with session.get(target.url + path + query, headers=headers) as resp:
             raw = await resp.read()
+            encoding = resp.headers.get("Content-Encoding", "")
             if resp.status != 200:
                 raise RuntimeError(f"list failed: {resp.status} {raw[:300]!r}")
         t1 = time.perf_counter()
@@ -161,7 +166,7 @@ async def _timed_list(session: aiohttp.ClientSession, target: Target, path: str,
         items += len(doc.get("rows") if "rows" in doc else doc["items"])
         token = (doc.get("metadata") or {}).get("continue", "")
         if not token:
-            return transfer, decode, items, size, requests
+            return transfer, decode, items, size, requests, encoding
 
 
 async def measure_list(target: Target, namespace: str, repeats: int) -> list[ListFigure]:
@@ -175,10 +180,10 @@ async def measure_list(target: Target, namespace: str, repeats: int) -> list[Lis
         for label, accept, limit in variants:
             runs = [await _timed_list(session, target, collection_path(namespace), accept,
                                       limit) for _ in range(repeats)]
-            _, _, items, size, requests = runs[0]
+            _, _, items, size, requests, encoding = runs[0]
             out.append(ListFigure(label, statistics.median(r[0] for r in runs),
                                   statistics.median(r[1] for r in runs), items, size,
-                                  requests))
+                                  requests, encoding))
     return out
 
 
@@ -191,11 +196,13 @@ async def _current_revision(session: aiohttp.ClientSession, target: Target, path
     return str(body["metadata"]["resourceVersion"])
 
 
-async def measure_watch(server: ServerProcess, *, namespace: str, watchers: int, writes: int,
+async def measure_watch(server: MeasuredServer, *, namespace: str, watchers: int, writes: int,
                         writer_clients: int = 64, tag: str = "watch") -> WatchFigure:
     """Open ``watchers`` watches on one namespace, then create ``writes`` objects there (from a
     separate process) and count the events every watcher receives. Delivered events/s is the
-    total received over the time from the first write until the last watcher saw them all."""
+    total received over the time from the first write until the last watcher saw them all, or
+    until its stream ended: kube-apiserver closes a watch whose events it cannot hand over fast
+    enough ("watcher close due to unresponsiveness"); such watches are counted apart."""
     target = server.target
     assert target is not None
     writes -= writes % writer_clients
@@ -203,6 +210,7 @@ async def measure_watch(server: ServerProcess, *, namespace: str, watchers: int,
     counts = [0] * watchers
     done = asyncio.Event()
     remaining = [watchers]
+    closed = [0]
 
     async def consume(i: int, resp: aiohttp.ClientResponse) -> None:
         seen = 0
@@ -211,6 +219,7 @@ async def measure_watch(server: ServerProcess, *, namespace: str, watchers: int,
             if seen >= writes:
                 break
         counts[i] = seen
+        closed[0] += seen < writes
         remaining[0] -= 1
         if remaining[0] == 0:
             done.set()
@@ -230,7 +239,7 @@ async def measure_watch(server: ServerProcess, *, namespace: str, watchers: int,
                       requests=writes)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, run.start)
-        meter = CpuMeter(server.pid)
+        meter = CpuMeter(server.pids)
         meter.start()
         cpu0 = time.process_time()
         t0 = time.perf_counter()
@@ -248,4 +257,4 @@ async def measure_watch(server: ServerProcess, *, namespace: str, watchers: int,
         if load.errors:
             raise RuntimeError(f"{load.errors} writes failed during the watch benchmark")
     return WatchFigure(watchers, load.requests, sum(counts), elapsed, meter.cores,
-                       watcher_cpu / elapsed)
+                       watcher_cpu / elapsed, closed[0])

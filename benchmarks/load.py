@@ -14,14 +14,11 @@ Operations (``op``):
 * ``update``: PUT the whole object back with one field changed and the resourceVersion of the
   previous response (an optimistic-concurrency update, as a controller does). Each client
   updates its own objects round-robin, so conflicts cannot happen.
-* ``etcd-put``: the reference system: a raw etcd v3 put of the same 1 KB value through etcd's
-  JSON gateway, no TLS.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import multiprocessing
 import multiprocessing.synchronize
 import time
@@ -172,19 +169,6 @@ async def _client_loop(
                 objects[slot] = orjson.loads(raw)
             else:
                 errors[0] += 1
-    elif op == "etcd-put":
-        url = base + "/v3/kv/put"
-        value = base64.b64encode(orjson.dumps(widget(namespace, tag))).decode()
-        for i in range(requests):
-            key = base64.b64encode(f"/registry/{namespace}/{tag}-{i}".encode()).decode()
-            body = orjson.dumps({"key": key, "value": value})
-            t0 = perf()
-            async with session.post(url, data=body,
-                                    headers={"Content-Type": "application/json"}) as resp:
-                await resp.read()
-                ok = resp.status == 200
-            latencies.append(perf() - t0)
-            errors[0] += not ok
     else:
         raise ValueError(f"unknown op {op!r}")
 

@@ -1,10 +1,16 @@
-"""``python -m benchmarks.run``: every API server benchmark, printed as one Markdown table.
+"""``python -m benchmarks.run``: the API server benchmarks, Shipyard next to kube-apiserver + etcd.
 
-Fixed request counts, each measurement repeated ``--repeats`` times with the median reported,
-so a run takes about two to three minutes on two cores. The server runs as its own process
-(`benchmarks.server`), load comes from spawned client processes (`benchmarks.load`); the table
-says how much CPU each side used, so a client-bound figure is visible as such. ``--quick``
-divides the request counts by ten, for checking that the harness works.
+One run measures Shipyard's server and then, on the same machine, upstream kube-apiserver 1.33
+on a durable etcd 3.5 (`benchmarks.kube_reference`), with the same client code, workload and
+request counts, and prints one Markdown table with both columns and their ratio. The two
+servers run one after the other, never at once: on two cores either would take CPU from the
+other. ``--reference kube`` is the default when the binaries are built
+(``scripts/build-kube-binaries``); ``--reference none`` measures Shipyard alone.
+
+Fixed request counts, each measurement repeated ``--repeats`` times with the median reported.
+The servers run as their own processes, load comes from spawned client processes
+(`benchmarks.load`); the table says how much CPU each side used, so a client-bound figure is
+visible as such. ``--quick`` divides the request counts by ten, for checking the harness.
 """
 
 from __future__ import annotations
@@ -17,114 +23,185 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from benchmarks import apiserver_bench as bench
-from benchmarks.etcd_reference import EtcdProcess, etcd_binary
+from benchmarks.kube_reference import KubeProcesses, kube_binaries
 from benchmarks.load import run_load
-from benchmarks.server import CpuMeter, ServerProcess, host_cpu_busy
+from benchmarks.server import MeasuredServer, ServerProcess, host_cpu_busy
 
 CONCURRENCY = (1, 16, 64)
 NAMESPACES = ["bench-writes", "bench-list", "bench-watch", "bench-warmup"]
 
 
+@dataclass(frozen=True, slots=True)
+class Counts:
+    writes: dict[int, int]
+    list_objects: int
+    watch_writes: int
+    repeats: int
+    processes: int
+
+
 @dataclass(slots=True)
-class Row:
-    measurement: str
-    clients: str
-    result: str
-    p50: str = ""
-    p99: str = ""
-    server_cpu: str = ""
-    client_cpu: str = ""
-    reference: str = ""
-    target: str = ""
+class Figure:
+    """One measurement on one server. ``unit`` says how to read ``value``: "/s" (higher is
+    better), "s" or "B" (lower is better)."""
+
+    value: float
+    unit: str
+    p50: float | None = None
+    p99: float | None = None
+    server_cores: float | None = None
+    client_cores: float | None = None
+    note: str = ""
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
-
-
-def cores(value: float) -> str:
-    return f"{value:.2f}"
+# (measurement, clients) -> figure, in the order measured
+Suite = dict[tuple[str, str], Figure]
 
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def write_rows(server: ServerProcess, op: str, counts: dict[int, int], repeats: int,
-               processes: int, reference: dict[int, float]) -> list[Row]:
-    rows = []
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def show(fig: Figure) -> str:
+    if fig.unit == "/s":
+        return f"{fig.value:,.0f}/s"
+    if fig.unit == "s":
+        return ms(fig.value)
+    return f"{fig.value / 2**20:.1f} MiB"
+
+
+# -------------------------------------------------------------------------------- one server
+
+def write_figures(server: MeasuredServer, op: str, counts: Counts, suite: Suite) -> None:
+    label = "creates/s (POST)" if op == "create" else "updates/s (PUT with resourceVersion)"
     for clients in CONCURRENCY:
         figures = [
             bench.measure_writes(server, op, namespace="bench-writes",
                                  tag=f"{op}-{clients}-{r}", clients=clients,
-                                 requests=counts[clients], processes=processes)
-            for r in range(repeats)
+                                 requests=counts.writes[clients], processes=counts.processes)
+            for r in range(counts.repeats)
         ]
         errors = sum(f.load.errors for f in figures)
-        rate = median([f.load.rate for f in figures])
-        label = ("creates/s (POST)" if op == "create"
-                 else "updates/s (PUT with resourceVersion)")
-        target = ">= 3,000/s, p99 < 100 ms" if clients == 64 else ""
-        ref = f"{reference[clients]:,.0f}/s" if clients in reference else ""
-        rows.append(Row(
-            label, str(clients),
-            f"{rate:,.0f}/s" + (f" ({errors} errors)" if errors else ""),
-            ms(median([f.load.percentile(0.50) for f in figures])),
-            ms(median([f.load.percentile(0.99) for f in figures])),
-            cores(median([f.server_cores for f in figures])),
-            cores(median([f.load.client_cores for f in figures])),
-            ref, target,
-        ))
-    return rows
+        suite[(label, str(clients))] = Figure(
+            median([f.load.rate for f in figures]), "/s",
+            median([f.load.percentile(0.50) for f in figures]),
+            median([f.load.percentile(0.99) for f in figures]),
+            median([f.server_cores for f in figures]),
+            median([f.load.client_cores for f in figures]),
+            f"{errors} errors" if errors else "")
 
 
-def etcd_reference(counts: dict[int, int], repeats: int, processes: int) -> dict[int, float]:
-    binary = etcd_binary()
-    if binary is None:
-        return {}
-    out = {}
-    with EtcdProcess(binary) as etcd:
-        assert etcd.target is not None
-        for clients in CONCURRENCY:
-            rates = []
-            for r in range(repeats):
-                meter = CpuMeter(etcd.pid)
-                meter.start()
-                result = run_load(etcd.target, "etcd-put", namespace="ref",
-                                  tag=f"{clients}-{r}", clients=clients,
-                                  requests=counts[clients], processes=processes)
-                meter.stop()
-                rates.append(result.rate)
-            out[clients] = median(rates)
-    return out
+def memory_and_list(server: MeasuredServer, counts: Counts, suite: Suite) -> None:
+    assert server.target is not None
+    mem = bench.measure_memory(server, namespace="bench-list", objects=counts.list_objects,
+                               processes=counts.processes)
+    suite[(f"memory per {mem.objects:,} stored objects (server RSS growth)", "")] = Figure(
+        mem.delta, "B",
+        note=f"RSS {mem.rss_before / 2**20:.0f} → {mem.rss_after / 2**20:.0f} MiB")
+    for fig in asyncio.run(bench.measure_list(server.target, "bench-list", counts.repeats + 2)):
+        pages = f"{fig.requests} request{'s' if fig.requests > 1 else ''}"
+        encoding = f" {fig.encoding}" if fig.encoding else ""
+        suite[(f"list {fig.items:,} objects, {fig.label}: time to last byte", "1")] = Figure(
+            fig.seconds, "s",
+            note=f"{fig.body_bytes / 2**20:.1f} MiB in {pages}{encoding}; "
+                 f"client decode {ms(fig.decode_seconds)} more")
 
 
-def render(rows: list[Row], with_reference: bool) -> str:
-    head = ["measurement", "clients", "result", "p50", "p99", "server CPU (cores)",
-            "client CPU (cores)"]
-    if with_reference:
-        head.append("etcd 3.4 raw put")
-    head.append("target")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in rows:
-        cells = [row.measurement, row.clients, row.result, row.p50, row.p99, row.server_cpu,
-                 row.client_cpu]
-        if with_reference:
-            cells.append(row.reference)
-        cells.append(row.target)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def watch_figure(server: MeasuredServer, counts: Counts, suite: Suite) -> None:
+    figures = [asyncio.run(bench.measure_watch(server, namespace="bench-watch", watchers=100,
+                                               writes=counts.watch_writes, tag=f"watch-{r}"))
+               for r in range(counts.repeats)]
+    fig = sorted(figures, key=lambda f: f.rate)[len(figures) // 2]
+    closed = sum(f.closed_early for f in figures)
+    note = (f"{closed} of {fig.watchers * len(figures)} watches closed by the server before "
+            f"the last event" if closed else "")
+    suite[(f"watch events/s delivered to {fig.watchers} watchers ({fig.writes:,} creates by "
+           f"64 writers)", "100")] = Figure(fig.rate, "/s", server_cores=fig.server_cores,
+                                            client_cores=fig.watcher_cores, note=note)
 
 
-def step(name: str, fn: Callable[[], list[Row]], rows: list[Row]) -> None:
+def step(name: str, fn: Callable[[], None]) -> None:
     t0 = time.perf_counter()
     print(f"... {name}", file=sys.stderr, flush=True)
-    rows.extend(fn())
+    fn()
     print(f"    {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
 
+
+def measure_suite(name: str, server: MeasuredServer, counts: Counts) -> Suite:
+    """Every measurement against one running server, in a fixed order: set-up and warm-up,
+    10,000 objects stored (memory), lists over them, creates, updates, watch fan-out."""
+    assert server.target is not None
+    suite: Suite = {}
+    asyncio.run(bench.prepare(server.target, NAMESPACES))
+    run_load(server.target, "create", namespace="bench-warmup", tag="warm", clients=64,
+             requests=640, processes=counts.processes)
+    step(f"{name}: memory and list", lambda: memory_and_list(server, counts, suite))
+    step(f"{name}: creates", lambda: write_figures(server, "create", counts, suite))
+    step(f"{name}: updates", lambda: write_figures(server, "update", counts, suite))
+    step(f"{name}: watch", lambda: watch_figure(server, counts, suite))
+    return suite
+
+
+# ------------------------------------------------------------------------------------ table
+
+@dataclass(slots=True)
+class Table:
+    head: list[str]
+    lines: list[list[str]] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        out = ["| " + " | ".join(self.head) + " |", "|" + "---|" * len(self.head)]
+        out += ["| " + " | ".join(cells) + " |" for cells in self.lines]
+        return "\n".join(out)
+
+
+def _latency(fig: Figure | None) -> str:
+    if fig is None or fig.p50 is None or fig.p99 is None:
+        return ""
+    return f"{ms(fig.p50)} / {ms(fig.p99)}"
+
+
+def _cores(fig: Figure | None) -> str:
+    return "" if fig is None or fig.server_cores is None else f"{fig.server_cores:.2f}"
+
+
+def _client(fig: Figure | None) -> str:
+    return "" if fig is None or fig.client_cores is None else f"{fig.client_cores:.2f}"
+
+
+def render(ours: Suite, kube: Suite | None) -> str:
+    if kube is None:
+        table = Table(["measurement", "clients", "Shipyard", "p50 / p99", "server CPU (cores)",
+                       "client CPU (cores)", "notes"])
+        for (label, clients), fig in ours.items():
+            table.lines.append([label, clients, show(fig), _latency(fig), _cores(fig),
+                                _client(fig), fig.note])
+        return table.markdown()
+    table = Table(["measurement", "clients", "Shipyard", "kube-apiserver+etcd",
+                   "ratio (Shipyard/kube)", "p50 / p99 Shipyard", "p50 / p99 kube",
+                   "server CPU Shipyard", "server CPU kube (apiserver+etcd)",
+                   "client CPU (Shipyard / kube)", "notes (Shipyard; kube)"])
+    for key, fig in ours.items():
+        ref = kube.get(key)
+        ratio = f"{fig.value / ref.value:.2f}" if ref is not None and ref.value else ""
+        clients = "" if fig.client_cores is None else f"{_client(fig)} / {_client(ref)}"
+        notes = fig.note
+        if ref is not None and ref.note:
+            notes = f"{notes} — kube: {ref.note}" if notes else f"kube: {ref.note}"
+        table.lines.append([key[0], key[1], show(fig), show(ref) if ref else "", ratio,
+                            _latency(fig), _latency(ref), _cores(fig), _cores(ref), clients,
+                            notes])
+    return table.markdown()
+
+
+# ------------------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -132,75 +209,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client-processes", type=int, default=1,
                         help="spread concurrent clients over this many processes")
     parser.add_argument("--quick", action="store_true", help="a tenth of the requests")
-    parser.add_argument("--etcd", choices=["auto", "no"], default="auto",
-                        help="measure raw etcd puts as a reference if etcd is installed")
+    parser.add_argument("--reference", choices=["auto", "kube", "none"], default="auto",
+                        help="also measure kube-apiserver + etcd (auto: when built)")
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
-    write_counts = {1: 600 // scale, 16: 3200 // scale, 64: 6400 // scale}
-    list_objects = 10_000 // scale
-    watch_writes = 2560 // scale
-    procs = args.client_processes
+    counts = Counts(writes={1: 600 // scale, 16: 3200 // scale, 64: 6400 // scale},
+                    list_objects=10_000 // scale, watch_writes=2560 // scale,
+                    repeats=args.repeats, processes=args.client_processes)
+    binaries = kube_binaries()
+    if args.reference == "kube" and binaries is None:
+        parser.error("--reference kube: kube-apiserver and etcd are not built; run "
+                     "scripts/build-kube-binaries")
+    with_kube = args.reference != "none" and binaries is not None
 
     load_before = os.getloadavg()[0]
     busy0, total0 = host_cpu_busy()
     started = time.perf_counter()
-    rows: list[Row] = []
-    reference: dict[int, float] = {}
-    if args.etcd == "auto" and etcd_binary():
-        print("... etcd reference", file=sys.stderr, flush=True)
-        reference = etcd_reference(write_counts, args.repeats, procs)
-
     with ServerProcess() as server:
-        assert server.target is not None
-        target = server.target
-        asyncio.run(bench.prepare(target, NAMESPACES))
-        run_load(target, "create", namespace="bench-warmup", tag="warm", clients=64,
-                 requests=640, processes=procs)
-
-        def memory_and_list() -> list[Row]:
-            mem = bench.measure_memory(server, namespace="bench-list", objects=list_objects,
-                                       processes=procs)
-            out = [Row(f"memory per {mem.objects:,} stored objects (server RSS growth)", "",
-                       f"{mem.delta / 2**20:.1f} MiB",
-                       target=f"RSS {mem.rss_before / 2**20:.0f} → "
-                              f"{mem.rss_after / 2**20:.0f} MiB")]
-            for fig in asyncio.run(bench.measure_list(target, "bench-list", args.repeats + 2)):
-                out.append(Row(
-                    f"list {fig.items:,} objects, {fig.label}: time to last byte", "1",
-                    ms(fig.seconds),
-                    target=("< 300 ms; " if fig.label == "JSON" else "")
-                    + f"{fig.body_bytes / 2**20:.1f} MiB in {fig.requests} "
-                      f"request{'s' if fig.requests > 1 else ''}; Python client decode "
-                      f"{ms(fig.decode_seconds)} more"))
-            return out
-
-        def watch() -> list[Row]:
-            figures = [asyncio.run(bench.measure_watch(server, namespace="bench-watch",
-                                                       watchers=100, writes=watch_writes,
-                                                       tag=f"watch-{r}"))
-                       for r in range(args.repeats)]
-            fig = sorted(figures, key=lambda f: f.rate)[len(figures) // 2]
-            return [Row(f"watch events/s delivered to {fig.watchers} watchers "
-                        f"({fig.writes:,} creates by 64 writers)", "100",
-                        f"{fig.rate:,.0f}/s", server_cpu=cores(fig.server_cores),
-                        client_cpu=cores(fig.watcher_cores) + " (watchers)",
-                        target=">= 50,000/s")]
-
-        step("memory and list", memory_and_list, rows)
-        step("creates", lambda: write_rows(server, "create", write_counts, args.repeats, procs,
-                                           reference), rows)
-        step("updates", lambda: write_rows(server, "update", write_counts, args.repeats, procs,
-                                           {}), rows)
-        step("watch", watch, rows)
+        ours = measure_suite("shipyard", server, counts)
+    kube: Suite | None = None
+    if with_kube:
+        assert binaries is not None
+        with KubeProcesses(binaries) as reference:
+            kube = measure_suite("kube-apiserver+etcd", reference, counts)
 
     busy1, total1 = host_cpu_busy()
     elapsed = time.perf_counter() - started
     host = (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
-    print(render(rows, bool(reference)))
+    print(render(ours, kube))
     print()
     print(f"{platform.python_implementation()} {platform.python_version()}, "
-          f"{len(os.sched_getaffinity(0))} CPUs, client processes: {procs}, "
-          f"repeats: {args.repeats} (median), total {elapsed:.0f} s; host load average "
+          f"{len(os.sched_getaffinity(0))} CPUs, client processes: {counts.processes}, "
+          f"repeats: {counts.repeats} (median), total {elapsed:.0f} s; host load average "
           f"{load_before:.1f} before the run, host CPU busy {host * 100:.0f}% during it "
           f"(this benchmark included).")
 

@@ -5,7 +5,9 @@ the client. `ServerProcess` starts ``python -m shipyard.cli apiserver`` on a fre
 with its own data directory, waits for the port file, and reads the admin kubeconfig it wrote
 (server URL, CA, bearer token). `Target` is the picklable part a client process needs.
 `CpuMeter` and `rss_bytes` read /proc, so the server's own CPU and memory are reported next to
-the client-side figures.
+the client-side figures. `MeasuredServer` is what a measurement needs from any server under test
+(this one, or kube-apiserver + etcd in `benchmarks.kube_reference`): a `Target` and the process
+ids whose CPU and memory count as "the server".
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -58,11 +61,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+def rss_bytes(pids: Sequence[int]) -> int:
+    """Resident set size of the processes together, from /proc/PID/status."""
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+                break
+        else:
+            raise RuntimeError(f"no VmRSS for pid {pid}")
+    return total
+
+
+class MeasuredServer(Protocol):
+    """A running server under test: how clients reach it, which processes are "the server"."""
+
+    @property
+    def target(self) -> Target | None: ...
+
+    @property
+    def pids(self) -> list[int]: ...
 
 
 def host_cpu_busy() -> tuple[float, float]:
@@ -74,21 +93,22 @@ def host_cpu_busy() -> tuple[float, float]:
 
 
 class CpuMeter:
-    """CPU used by a process between `start` and `stop`, in cores (1.0 = one core busy)."""
+    """CPU used by processes between `start` and `stop`, in cores (1.0 = one core busy)."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+    def __init__(self, pids: Sequence[int]) -> None:
+        self.pids = list(pids)
         self._cpu = 0.0
         self._wall = 0.0
         self.cores = 0.0
 
     def start(self) -> None:
-        self._cpu = cpu_seconds(self.pid)
+        self._cpu = sum(cpu_seconds(pid) for pid in self.pids)
         self._wall = time.perf_counter()
 
     def stop(self) -> float:
         wall = time.perf_counter() - self._wall
-        self.cores = (cpu_seconds(self.pid) - self._cpu) / wall if wall > 0 else 0.0
+        used = sum(cpu_seconds(pid) for pid in self.pids) - self._cpu
+        self.cores = used / wall if wall > 0 else 0.0
         return self.cores
 
 
@@ -111,6 +131,10 @@ class ServerProcess:
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.pid]
 
     def __enter__(self) -> ServerProcess:
         self._tmp = tempfile.TemporaryDirectory(prefix="shipyard-bench-")
