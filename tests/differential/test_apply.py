@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.differential.conftest import GROUP, answer, ok, widget
 from tests.kube import Client
 
@@ -106,7 +104,6 @@ def test_apply_on_status(api: Client, widgets: str) -> None:
     assert fields(got)[("st", "Apply", "status")] == {"f:status": {"f:phase": {}}}
 
 
-@pytest.mark.shipyard_differs(reason="Status names the object, not PatchOptions")
 def test_apply_without_field_manager(api: Client, widgets: str) -> None:
     assert answer(api.patch(f"{widgets}/w", widget("w"), content_type=APPLY)) == {
         "code": 422, "status": "Failure", "reason": "Invalid",
@@ -117,7 +114,6 @@ def test_apply_without_field_manager(api: Client, widgets: str) -> None:
             "patch", "field": "fieldManager"}]}}
 
 
-@pytest.mark.shipyard_differs(reason="Status names no PatchOptions kind/group")
 def test_force_on_a_non_apply_patch(api: Client, widgets: str) -> None:
     ok(api.post(widgets, widget("w")), 201)
     assert answer(api.patch(f"{widgets}/w?force=true", {"spec": {}})) == {

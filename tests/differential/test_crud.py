@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.differential.conftest import GROUP, answer, normalised, ok, widget
 from tests.kube import Client
 
@@ -36,7 +34,6 @@ def test_create_get_and_list_configmap(api: Client, ns: str) -> None:
     assert [i["metadata"] for i in listed["items"]] == [created["metadata"]]
 
 
-@pytest.mark.shipyard_differs(reason="list items of built-in kinds keep apiVersion/kind")
 def test_built_in_list_items_have_no_type(api: Client, ns: str) -> None:
     ok(api.post(cms(ns), cm("a", k="v")), 201)
     item = ok(api.get(cms(ns)))["items"][0]
@@ -215,8 +212,6 @@ def test_delete_preconditions(api: Client, ns: str) -> None:
         "been deleted and then recreated")
 
 
-@pytest.mark.shipyard_differs(reason="dryRun=Some: Status lacks CreateOptions kind/group and "
-                                      "Go's []string formatting")
 def test_dry_run_create_does_not_persist(api: Client, ns: str) -> None:
     dry = ok(api.post(cms(ns) + "?dryRun=All", cm("a", k="v")), 201)
     assert dry["data"] == {"k": "v"} and "uid" in dry["metadata"]
@@ -231,7 +226,6 @@ def test_dry_run_create_does_not_persist(api: Client, ns: str) -> None:
             "field": "dryRun"}]}}
 
 
-@pytest.mark.shipyard_differs(reason="immutable ConfigMaps/Secrets are not enforced")
 def test_immutable_configmap(api: Client, ns: str) -> None:
     ok(api.post(cms(ns), {**cm("a", k="1"), "immutable": True}), 201)
     got = answer(api.patch(cms(ns, "a"), {"data": {"k": "2"}}))

@@ -132,7 +132,7 @@ def test_delete_without_finalizers_answers_success_status(api: Client, namespace
     obj = make(api, cm_path(namespace), "plain")
     body = api.delete(cm_path(namespace, "plain")).json()
     assert body["kind"] == "Status" and body["status"] == "Success"
-    assert body["details"] == {"name": "plain", "group": "", "kind": "configmaps",
+    assert body["details"] == {"name": "plain", "kind": "configmaps",
                                "uid": obj["metadata"]["uid"]}
 
 

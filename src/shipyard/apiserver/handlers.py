@@ -86,20 +86,39 @@ def _manager_from_user_agent(user_agent: str) -> str:
     return user_agent.split("/", 1)[0][:128]
 
 
-def write_options(request: Request, subresource: str | None = None) -> WriteOptions:
+def _go_strings(values: list[str]) -> str:
+    """Go's %#v of a []string, as kube's validation messages print it."""
+    return "[]string{" + ", ".join(f'"{v}"' for v in values) + "}"
+
+
+def list_item(info: ResourceInfo, value: bytes) -> bytes:
+    """An item of a list response: built-in kinds' items carry no apiVersion/kind (their typed
+    lists encode items without TypeMeta); custom resources' do."""
+    if not info.builtin:
+        return convert(info, value)
+    obj = orjson.loads(value)
+    obj.pop("apiVersion", None)
+    obj.pop("kind", None)
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+
+def write_options(
+    request: Request, subresource: str | None = None, options_kind: str = "CreateOptions"
+) -> WriteOptions:
+    """The write's query options, validated as kube-apiserver validates its *Options kinds
+    (422 naming ``CreateOptions.meta.k8s.io`` / ``UpdateOptions`` / ``PatchOptions`` ...)."""
     dry = request.query.get("dryRun", [])
-    for value in dry:
-        if value != "All":
-            raise errors.invalid("", "", "", [{
-                "reason": "FieldValueNotSupported",
-                "message": f'Unsupported value: "{value}": supported values: "All"',
-                "field": "dryRun",
-            }])
+    if any(value != "All" for value in dry):
+        raise errors.invalid(options_kind, "meta.k8s.io", "", [{
+            "reason": "FieldValueNotSupported",
+            "message": f'Unsupported value: {_go_strings(dry)}: supported values: "All"',
+            "field": "dryRun",
+        }])
     manager = request.param("fieldManager") or _manager_from_user_agent(
         request.headers.get("user-agent", "")
     )
     if len(manager) > 128:
-        raise errors.invalid("", "", "", [{
+        raise errors.invalid(options_kind, "meta.k8s.io", "", [{
             "reason": "FieldValueTooLong",
             "message": "Too long: may not be more than 128 bytes",
             "field": "fieldManager",
@@ -174,7 +193,7 @@ class Handlers:
         head = orjson.dumps({"apiVersion": info.group_version, "kind": info.list_kind,
                              "metadata": list_meta})
         body = b"".join((
-            head[:-1], b',"items":[', b",".join(convert(info, e.value) for e in page.entries),
+            head[:-1], b',"items":[', b",".join(list_item(info, e.value) for e in page.entries),
             b"]}",
         ))
         await respond(send, 200, body)
@@ -193,7 +212,7 @@ class Handlers:
         self, request: Request, send: Send, info: ResourceInfo, ns: str | None, name: str,
         subresource: str | None,
     ) -> None:
-        opts = write_options(request, subresource)
+        opts = write_options(request, subresource, "UpdateOptions")
         obj = codec.decode_object(await request.body(), request.content_type)
         if subresource == "scale":
             await self._scale_write(send, info, ns, name, obj, opts)
@@ -205,11 +224,11 @@ class Handlers:
         self, request: Request, send: Send, info: ResourceInfo, ns: str | None, name: str,
         subresource: str | None,
     ) -> None:
-        opts = write_options(request, subresource)
+        opts = write_options(request, subresource, "PatchOptions")
         opts.patch = True
         ctype = request.content_type
         if request.param("force") and ctype != APPLY_PATCH:
-            raise errors.invalid("", "", "", [{
+            raise errors.invalid("PatchOptions", "meta.k8s.io", "", [{
                 "reason": "FieldValueForbidden",
                 "message": "Forbidden: may not be specified for non-apply patch",
                 "field": "force",
@@ -257,7 +276,7 @@ class Handlers:
         subresource: str | None, opts: WriteOptions, body: bytes,
     ) -> None:
         if not request.param("fieldManager"):
-            raise errors.invalid(info.kind, info.group, name, [{
+            raise errors.invalid("PatchOptions", "meta.k8s.io", "", [{
                 "reason": "FieldValueRequired",
                 "message": "Required value: is required for apply patch",
                 "field": "fieldManager",
@@ -276,16 +295,16 @@ class Handlers:
     async def delete(
         self, request: Request, send: Send, info: ResourceInfo, ns: str | None, name: str
     ) -> None:
-        opts = write_options(request)
+        opts = write_options(request, options_kind="DeleteOptions")
         options = await self._delete_options(request)
         outcome = await self.objects.delete(info, ns, name, options, opts)
         if outcome.deleted:
-            obj = outcome.object()
-            meta = obj.get("metadata", {})
+            meta = outcome.object().get("metadata", {})
+            details = {"name": name, "group": info.group, "kind": info.resource,
+                       "uid": meta.get("uid", "")}
             await respond_json(send, 200, {
                 "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": {"name": name, "group": info.group, "kind": info.resource,
-                            "uid": meta.get("uid", "")},
+                "details": {k: v for k, v in details.items() if v},  # omitempty, as kube
             })
             return
         await respond(send, 200, convert(info, outcome.value))
@@ -293,7 +312,7 @@ class Handlers:
     async def delete_collection(
         self, request: Request, send: Send, info: ResourceInfo, ns: str | None
     ) -> None:
-        opts = write_options(request)
+        opts = write_options(request, options_kind="DeleteOptions")
         options = await self._delete_options(request)
         flt = build_filter(info, request.param("labelSelector"), request.param("fieldSelector"))
         entries, revision = self.store.list(info.prefix(ns if info.namespaced else None))
@@ -309,7 +328,7 @@ class Handlers:
                 continue
         await respond_json(send, 200, {
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-            "details": {"group": info.group, "kind": info.resource},
+            "details": {k: v for k, v in (("group", info.group), ("kind", info.resource)) if v},
         })
 
     async def _delete_options(self, request: Request) -> dict[str, Any]:

@@ -238,6 +238,7 @@ class Objects:
                 new["spec"] = old.get("spec", {})
             _label_namespace(new)
         self._check_finalizers(info, old, new)
+        _check_immutable_data(info, old, new)
         _fold_string_data(info, new)
         warnings = self.admission.admit(info, new, old, opts.field_validation, patch=opts.patch)
         new["metadata"]["resourceVersion"] = str(existing.mod_revision)
@@ -545,6 +546,24 @@ async def _backoff(attempt: int) -> None:
 
 class ConflictRetry(Exception):
     """Internal: a CAS miss on an unconditional write; the caller re-reads and retries."""
+
+
+def _check_immutable_data(info: ResourceInfo, old: Obj, new: Obj) -> None:
+    """ConfigMaps and Secrets marked ``immutable: true`` keep their data and the mark
+    (ValidateConfigMapUpdate / ValidateSecretUpdate)."""
+    if info.group or info.kind not in ("ConfigMap", "Secret") or old.get("immutable") is not True:
+        return
+    message = "Forbidden: field is immutable when `immutable` is set"
+    causes: list[errors.StatusCause] = [
+        {"reason": "FieldValueForbidden", "message": message, "field": field}
+        for field in ("data", "binaryData")
+        if (old.get(field) or {}) != (new.get(field) or {})
+    ]
+    if new.get("immutable") is not True:
+        causes.append({"reason": "FieldValueForbidden", "message": message,
+                       "field": "immutable"})
+    if causes:
+        raise errors.invalid(info.kind, info.group, old["metadata"]["name"], causes)
 
 
 def _label_namespace(obj: Obj) -> None:
