@@ -17,7 +17,7 @@ from typing import Any
 import urllib3
 
 KUBECTL_DIR = Path(shutil.which("gcloud") or "/usr/bin/gcloud").resolve().parent
-KUBECTL_VERSIONS = ("1.27", "1.30", "1.33")
+KUBECTL_VERSIONS = ("1.27", "1.28", "1.29", "1.30", "1.31", "1.32", "1.33")
 
 
 def kubectl_binary(version: str) -> Path:

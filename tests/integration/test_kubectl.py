@@ -1,4 +1,4 @@
-"""Client conformance: the real kubectl binaries (1.27, 1.30, 1.33) against the real server.
+"""Client conformance: the real kubectl binaries (1.27 to 1.33) against the real server.
 
 Every test runs once per kubectl version, in its own namespace with its own names, and asserts
 what kubectl printed (its exact success lines and table columns) *and* what the server holds
