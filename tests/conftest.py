@@ -19,6 +19,12 @@ from shipyard.apiserver.serving import ServingOptions, serve_in_thread
 from shipyard.storage import SQLiteStore
 from tests.kube import Client, Server
 
+# The real-Kubernetes tier's fixtures live here, once, so the whole session shares one upstream
+# cluster (tests/realkube_test and tests/differential both use it).
+from tests.realkube import realkube, realkube_api, realkube_server
+
+__all__ = ["realkube", "realkube_api", "realkube_server"]
+
 
 def write_kubeconfig(path: Path, url: str, ca_file: Path, token: str) -> None:
     import base64

@@ -28,9 +28,6 @@ from typing import Any
 import pytest
 
 from tests.kube import Client, Response, Server
-from tests.realkube import realkube
-
-__all__ = ["realkube"]
 
 GROUP = "differential.shipyard.test"
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
