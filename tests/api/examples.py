@@ -112,7 +112,8 @@ def mhc_v1beta1() -> dict[str, Any]:
                 {"type": "Ready", "status": "Unknown", "timeout": "5m0s"},
                 {"type": "Ready", "status": "False", "timeout": "5m0s"},
             ],
-            "remediationTemplate": {"apiVersion": f"{INFRA}/v1beta1", "kind": "Metal3RemediationTemplate",
+            "remediationTemplate": {"apiVersion": f"{INFRA}/v1beta1",
+                                    "kind": "Metal3RemediationTemplate",
                                     "name": "remediate", "namespace": "default"},
         },
     }

@@ -2,8 +2,8 @@
 
 Why: controllers read and write Cluster API objects through pydantic models, and the CRD schemas are
 generated from the same models, so every Kubernetes schema extension that upstream's
-controller-gen markers produce (int-or-string, list-type/map-keys, map-type, preserve-unknown-fields,
-enums, bounds) is declared here once, next to the Python type it decorates.
+controller-gen markers produce (int-or-string, list-type/map-keys, map-type,
+preserve-unknown-fields, enums, bounds) is declared here once, next to the Python type it decorates.
 
 Contract of every model:
 
@@ -55,7 +55,8 @@ def to_dict(model: BaseModel) -> dict[str, Any]:
 def list_map(*keys: str, max_items: int | None = None, min_items: int | None = None) -> Any:
     """Field marker for ``+listType=map`` with ``+listMapKey`` keys (server-side apply merges by
     these keys, and the apiserver rejects duplicates)."""
-    extra: dict[str, Any] = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+    extra: dict[str, Any] = {"x-kubernetes-list-type": "map",
+                             "x-kubernetes-list-map-keys": list(keys)}
     return Field(default=None, max_length=max_items, min_length=min_items,
                  json_schema_extra=extra)
 

@@ -1,8 +1,8 @@
 """Cluster API's well-known strings: labels, annotations, finalizers, conditions, phases, Secrets.
 
-Why: controllers, providers and tools (clusterctl, autoscalers, dashboards) find each other's objects
-through these exact strings, so they are upstream's, character for character, and live in one
-place (``api/core/v1beta2/common_types.go``, ``condition_consts.go``, ``*_types.go``,
+Why: controllers, providers and tools (clusterctl, autoscalers, dashboards) find each other's
+objects through these exact strings, so they are upstream's, character for character, and live
+in one place (``api/core/v1beta2/common_types.go``, ``condition_consts.go``, ``*_types.go``,
 ``util/secret/consts.go``).
 """
 
@@ -57,8 +57,10 @@ OWNER_NAME_ANNOTATION: Final = "cluster.x-k8s.io/owner-name"
 CONVERSION_DATA_ANNOTATION: Final = "cluster.x-k8s.io/conversion-data"
 TEMPLATE_CLONED_FROM_NAME_ANNOTATION: Final = "cluster.x-k8s.io/cloned-from-name"
 TEMPLATE_CLONED_FROM_GROUP_KIND_ANNOTATION: Final = "cluster.x-k8s.io/cloned-from-groupkind"
-AUTOSCALER_MIN_SIZE_ANNOTATION: Final = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"
-AUTOSCALER_MAX_SIZE_ANNOTATION: Final = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"
+AUTOSCALER_MIN_SIZE_ANNOTATION: Final = (
+    "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size")
+AUTOSCALER_MAX_SIZE_ANNOTATION: Final = (
+    "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size")
 CLUSTERCTL_MOVE_ANNOTATION: Final = "clusterctl.cluster.x-k8s.io/move"
 CLUSTERCTL_MOVE_HIERARCHY_ANNOTATION: Final = "clusterctl.cluster.x-k8s.io/move-hierarchy"
 CLUSTERCTL_BLOCK_MOVE_ANNOTATION: Final = "clusterctl.cluster.x-k8s.io/block-move"

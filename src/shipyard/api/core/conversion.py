@@ -232,7 +232,9 @@ def _apply(obj: JSON, moves: Sequence[Move], ctx: _Context) -> None:
                         else (v2_path, v1_path, down))
         found, value = _pop(obj, src)
         if found:
-            _put(obj, dst, fn(value, ctx) if fn is not None else value)
+            value = fn(value, ctx) if fn is not None else value
+            if value != []:  # Go's omitempty: an empty list is not written
+                _put(obj, dst, value)
 
 
 # ------------------------------------------------------------------------------ per-kind moves
@@ -327,7 +329,7 @@ _MOVES: dict[str, list[Move]] = {
 # Fields only one version has: taken from the annotation when the object was edited meanwhile.
 _ONLY_IN: dict[str, dict[str, tuple[str, ...]]] = {
     v1beta2.VERSION: {
-        "Machine": ("spec.minReadySeconds", "spec.taints", "status.phase"),
+        "Machine": ("spec.minReadySeconds", "spec.taints"),
         "MachineSet": ("spec.template.spec.taints",),
         "MachineDeployment": ("spec.template.spec.taints",),
         "MachineHealthCheck": ("spec.checks.unhealthyMachineConditions",),
@@ -350,6 +352,9 @@ def _raw(obj: JSON, to_version: str, ctx: _Context) -> JSON:
     out = copy.deepcopy(obj)
     out["apiVersion"] = f"{v1beta2.GROUP}/{to_version}"
     _apply(out, _MOVES[obj["kind"]], ctx)
+    source_version = v1beta1.VERSION if ctx.direction == "up" else v1beta2.VERSION
+    for path in _ONLY_IN[source_version][obj["kind"]]:
+        _pop(out, path)
     return out
 
 
