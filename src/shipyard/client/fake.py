@@ -203,7 +203,7 @@ class FakeClient:
         fields = parse_field_selector(field_selector or "")
         self._watchers.add(queue)
         loop = asyncio.get_running_loop()
-        deadline = None if timeout_seconds is None else loop.time() + timeout_seconds
+        deadline = loop.time() + timeout_seconds if timeout_seconds else None
         try:
             while True:
                 remaining = None if deadline is None else deadline - loop.time()

@@ -118,8 +118,15 @@ class Informer:
                 try:
                     while True:
                         try:
-                            rv = await self._watch(rv)
-                            self._backoff = self.backoff_initial
+                            started = asyncio.get_running_loop().time()
+                            rv, events = await self._watch(rv)
+                            if events == 0 and (asyncio.get_running_loop().time() - started
+                                                < 1.0):
+                                # client-go's "very short watch": don't spin on a server that
+                                # ends every watch at once
+                                await self._back_off("watch", TimeoutError("very short watch"))
+                            else:
+                                self._backoff = self.backoff_initial
                         except Gone:
                             raise
                         except Exception as e:  # noqa: BLE001 - resume from the last RV
@@ -174,7 +181,9 @@ class Informer:
             elif _rv(old) != _rv(obj):
                 self._notify_update(old, obj)
 
-    async def _watch(self, rv: str) -> str:
+    async def _watch(self, rv: str) -> tuple[str, int]:
+        """Follow one watch to its end; the last resourceVersion and how many events came."""
+        count = 0
         timeout = int(self.min_watch_timeout * (1 + random.random()))
         stream = self.reader.watch(
             self.api_version, self.kind, self.namespace, resource_version=rv,
@@ -182,6 +191,7 @@ class Informer:
             field_selector=self.field_selector)
         async with aclosing(stream) as events:
             async for event in events:
+                count += 1
                 obj = event["object"]
                 new_rv = _rv(obj)
                 if event["type"] == "BOOKMARK":
@@ -198,7 +208,7 @@ class Informer:
                         self._notify_update(old, obj)
                 rv = new_rv or rv
                 self.last_sync_resource_version = rv
-        return rv
+        return rv, count
 
     async def _resync(self) -> None:
         assert self.resync_period
