@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from shipyard.apiserver import authn, certs
-from shipyard.apiserver.app import APIServer
 from shipyard.apiserver.serving import ServingOptions, serve_in_thread
+from shipyard.cli.apiserver import new_api_server
 from shipyard.storage import SQLiteStore
 from tests.kube import Client, Server
 
@@ -45,7 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("apiserver")
     pki = certs.ensure_pki(root / "pki", key_type="ecdsa")
     app = authn.Authenticator(
-        APIServer(SQLiteStore(root / "state.db"), bookmark_interval=1.0),
+        new_api_server(SQLiteStore(root / "state.db"), bookmark_interval=1.0),
         tokens=authn.load_token_file(pki.token_file),
         client_ca=certs.load_cert(pki.ca_cert),
     )

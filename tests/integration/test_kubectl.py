@@ -26,6 +26,7 @@ import yaml
 
 from tests.integration.testdata import (
     CRD_NAME,
+    GROUP,
     MD_API,
     MD_RESOURCE,
     install_crd,
@@ -367,7 +368,8 @@ def test_get_custom_resource_table(kubectl: Kubectl, api: Client) -> None:
     create_md(api, kubectl.namespace, name, replicas=3)
     set_status(api, kubectl.namespace, name, {"replicas": 3, "readyReplicas": 2,
                                               "phase": "ScalingUp"})
-    out = kubectl.out("get", "machinedeployments")
+    # Qualified: Cluster API's own machinedeployments may be served beside the test kind.
+    out = kubectl.out("get", f"machinedeployments.{GROUP}")
     assert header(out) == ["NAME", "CLUSTER", "REPLICAS", "READY", "PHASE", "AGE"]
     (row,) = parse_table(out)
     assert row["NAME"] == name
@@ -736,7 +738,7 @@ def test_delete_namespace_and_by_label(kubectl: Kubectl, api: Client) -> None:
 
 
 def test_explain(kubectl: Kubectl) -> None:
-    out = kubectl.out("explain", "machinedeployments.spec.replicas")
+    out = kubectl.out("explain", f"machinedeployments.{GROUP}.spec.replicas")
     lines = [line.strip() for line in out.splitlines()]
     assert "KIND:       MachineDeployment" in lines
     assert "VERSION:    v1beta1" in lines

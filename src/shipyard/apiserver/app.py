@@ -13,11 +13,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 
 from shipyard.apimachinery import errors
 from shipyard.apiserver import discovery, openapi
 from shipyard.apiserver.admission import Admission
 from shipyard.apiserver.builtins import BUILTINS
+from shipyard.apiserver.conversion import Converter
 from shipyard.apiserver.crds import CRDController
 from shipyard.apiserver.garbagecollector import GarbageCollector
 from shipyard.apiserver.handlers import Handlers, wants_table
@@ -52,6 +54,7 @@ class APIServer:
         *,
         bookmark_interval: float = 60.0,
         git_version: str = discovery.DEFAULT_GIT_VERSION,
+        converters: Mapping[str, Converter] | None = None,
     ) -> None:
         self.store = store
         self.git_version = git_version
@@ -60,12 +63,21 @@ class APIServer:
         self.objects = Objects(store, self.admission)
         self.handlers = Handlers(store, self.objects)
         self.watches = WatchStream(store, bookmark_interval=bookmark_interval)
-        self.crds = CRDController(store, self.objects, self.registry)
+        self.crds = CRDController(store, self.objects, self.registry, converters)
         self.namespaces = NamespaceController(store, self.objects, self.registry)
         self.gc = GarbageCollector(store, self.objects, self.registry)
         self.objects.namespace_check = self.namespaces.check_writable
         self.metrics = Metrics()
         self.ready = False
+
+    def resolve_api_version(self, group: str, kind: str) -> str | None:
+        """``group/version`` a reference to ``kind`` means here: its CRD's storage version
+        (conversion of Cluster API references that carry only ``apiGroup`` needs it)."""
+        infos = self.registry.by_kind(group, kind)
+        for info in infos:
+            if not info.storage_version or info.storage_version == info.version:
+                return info.group_version
+        return infos[0].group_version if infos else None
 
     # -------------------------------------------------------------- lifecycle
 

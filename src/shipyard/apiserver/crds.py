@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from shipyard.apimachinery import errors
 from shipyard.apiserver import meta as metarules
+from shipyard.apiserver.conversion import Converter
 from shipyard.apiserver.objects import Objects, WriteOptions
 from shipyard.apiserver.registry import Registry
 from shipyard.apiserver.resources import PrinterColumn, ResourceInfo, ScaleSubresource
@@ -32,8 +34,16 @@ CR_VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "upd
 CRD_PREFIX = "/registry/apiextensions.k8s.io/customresourcedefinitions/"
 
 
-def infos_from_crd(crd: dict[str, Any]) -> list[ResourceInfo]:
+def infos_from_crd(
+    crd: dict[str, Any], converters: Mapping[str, Converter] | None = None
+) -> list[ResourceInfo]:
     spec = crd.get("spec") or {}
+    strategy = (spec.get("conversion") or {}).get("strategy", "None")
+    converter = (converters or {}).get(spec.get("group", "")) if strategy == "Webhook" else None
+    if strategy == "Webhook" and converter is None:
+        log.warning("CRD %s asks for webhook conversion and no converter is registered for "
+                    "its group: versions are relabelled only",
+                    (crd.get("metadata") or {}).get("name"))
     names = spec.get("names") or {}
     group = spec.get("group", "")
     versions = spec.get("versions") or []
@@ -76,6 +86,7 @@ def infos_from_crd(crd: dict[str, Any]) -> list[ResourceInfo]:
                 f["jsonPath"] for f in version.get("selectableFields") or [] if "jsonPath" in f
             ),
             storage_version=storage,
+            extra={"converter": converter} if converter is not None else {},
         ))
     return infos
 
@@ -86,7 +97,14 @@ def _condition(kind: str, status: str, reason: str, message: str) -> dict[str, A
 
 
 class CRDController:
-    def __init__(self, store: Store, objects: Objects, registry: Registry) -> None:
+    def __init__(
+        self,
+        store: Store,
+        objects: Objects,
+        registry: Registry,
+        converters: Mapping[str, Converter] | None = None,
+    ) -> None:
+        self.converters = dict(converters or {})
         self.store = store
         self.objects = objects
         self.registry = registry
@@ -116,7 +134,7 @@ class CRDController:
         spec = crd.get("spec")
         if self._synced.get(name) == spec:
             return
-        self.registry.set_crd(name, infos_from_crd(crd))
+        self.registry.set_crd(name, infos_from_crd(crd, self.converters))
         self._synced[name] = spec
 
     def forget(self, name: str) -> None:

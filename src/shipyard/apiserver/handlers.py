@@ -20,6 +20,7 @@ from shipyard.apimachinery.patching import apply_json_patch, apply_merge_patch
 from shipyard.apimachinery.selectors import label_selector_to_string
 from shipyard.apimachinery.strategic import apply_strategic_merge_patch, patch_meta_for
 from shipyard.apiserver import codec
+from shipyard.apiserver.conversion import to_request_version
 from shipyard.apiserver.filtering import build_filter
 from shipyard.apiserver.http import Request, Send, respond, respond_json, warning_headers
 from shipyard.apiserver.listing import list_page
@@ -64,7 +65,7 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 def convert(info: ResourceInfo, value: bytes) -> bytes:
-    """Serve a stored object at the requested version (conversion strategy None).
+    """Serve a stored object at the requested version.
 
     Objects keep the version they were stored at when a CRD's storage version moves, so this
     compares with the stored apiVersion, not with today's storage version; the prefix test is
@@ -77,8 +78,7 @@ def convert(info: ResourceInfo, value: bytes) -> bytes:
     obj = orjson.loads(value)
     if obj.get("apiVersion") == info.group_version:
         return value
-    obj["apiVersion"] = info.group_version
-    return orjson.dumps(obj)
+    return orjson.dumps(to_request_version(info, obj), option=orjson.OPT_SORT_KEYS)
 
 
 def _manager_from_user_agent(user_agent: str) -> str:

@@ -22,6 +22,7 @@ from shipyard.apimachinery import errors, managedfields
 from shipyard.apimachinery.validation import generate_name
 from shipyard.apiserver import meta as metarules
 from shipyard.apiserver.admission import Admission
+from shipyard.apiserver.conversion import to_request_version, to_storage_version
 from shipyard.apiserver.resources import ResourceInfo
 from shipyard.storage import (
     ConflictError,
@@ -119,8 +120,8 @@ class Objects:
             meta["name"] = generate_name(str(meta["generateName"]))
         warnings = self.admission.admit(info, obj, None, opts.field_validation)
         self._record(info, opts, None, obj)
-        if info.storage_version and info.storage_version != info.version:
-            obj["apiVersion"] = f"{info.group}/{info.storage_version}"
+        obj = to_storage_version(info, obj)
+        meta = obj["metadata"]
         for attempt in range(GENERATE_NAME_ATTEMPTS if generated else 1):
             if attempt:
                 meta["name"] = generate_name(str(meta["generateName"]))
@@ -191,7 +192,7 @@ class Objects:
         """
         for attempt in range(MAX_CONFLICT_RETRIES):
             existing = self.entry(info, namespace, name)
-            current = existing.object()
+            current = to_request_version(info, existing.object())
             desired = fn(copy.deepcopy(current))
             if not isinstance(desired, dict):
                 raise errors.BadRequest("the patch did not produce an object")
@@ -212,7 +213,7 @@ class Objects:
     async def _replace(
         self, info: ResourceInfo, existing: Entry, obj: Obj, opts: WriteOptions, expected: int
     ) -> Outcome:
-        old = existing.object()
+        old = to_request_version(info, existing.object())
         name = old["metadata"]["name"]
         _check_uid_unchanged(info, old, obj)
         if opts.subresource == "status":
@@ -262,7 +263,9 @@ class Objects:
         if opts.dry_run:
             return Outcome(orjson.dumps(new), warnings)
         try:
-            entry = await self.store.update(existing.key, new, expected)
+            entry = await self.store.update(
+                existing.key, to_storage_version(info, new), expected
+            )
         except ConflictError:
             raise self._conflict(info, name, expected, existing) from None
         except KeyNotFoundError:

@@ -20,7 +20,7 @@ import orjson
 from shipyard.apimachinery import errors
 from shipyard.apiserver.filtering import Filter, build_filter
 from shipyard.apiserver.handlers import convert, wants_table
-from shipyard.apiserver.http import Request, Send
+from shipyard.apiserver.http import Request, Send, status_body
 from shipyard.apiserver.resources import ResourceInfo
 from shipyard.apiserver.tables import to_table
 from shipyard.storage import (
@@ -143,7 +143,14 @@ class WatchStream:
             chunk: list[bytes] = []
             for entry in initial:
                 if flt.matches_entry(entry):
-                    chunk.append(encode("ADDED", convert(info, entry.value)))
+                    try:
+                        chunk.append(encode("ADDED", convert(info, entry.value)))
+                    except errors.StatusError as err:
+                        # A failed conversion ends the watch with the error, as kube's does.
+                        chunk.append(_error_line(err))
+                        await send({"type": "http.response.body", "more_body": True,
+                                    "body": b"".join(chunk)})
+                        return
             if bookmarks and send_initial == "true":
                 chunk.append(self._bookmark(info, start, initial_end=True))
             if chunk:
@@ -218,11 +225,21 @@ class WatchStream:
                 pending.clear()
                 room.set()
                 chunk: list[bytes] = []
+                failed = False
                 for event in batch:
                     last_rv = event.revision
                     kind = self._transition(event.type, event.entry, event.prev, flt)
                     if kind is not None:
-                        chunk.append(encode(kind, convert(info, event.entry.value)))
+                        try:
+                            chunk.append(encode(kind, convert(info, event.entry.value)))
+                        except errors.StatusError as err:
+                            chunk.append(_error_line(err))
+                            failed = True
+                            break
+                if failed:
+                    await send({"type": "http.response.body", "more_body": True,
+                                "body": b"".join(chunk)})
+                    return
                 if chunk:
                     await send({"type": "http.response.body", "more_body": True,
                                 "body": b"".join(chunk)})
@@ -285,3 +302,7 @@ class WatchStream:
             if message["type"] == "http.disconnect":
                 disconnected.set()
                 return
+
+
+def _error_line(err: errors.StatusError) -> bytes:
+    return orjson.dumps({"type": "ERROR", "object": status_body(err)}) + b"\n"
