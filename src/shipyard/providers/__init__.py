@@ -1,0 +1,1 @@
+"""Infrastructure providers, one package each, independent of one another."""
