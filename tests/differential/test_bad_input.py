@@ -3,7 +3,6 @@ Status, and the server keeps serving (a disconnect mid-watch included)."""
 
 from __future__ import annotations
 
-import pytest
 import urllib3
 
 from tests.differential.conftest import GROUP, answer, ok, widget
@@ -21,7 +20,6 @@ def test_malformed_json(api: Client, ns: str) -> None:
     assert (got["code"], got["reason"]) == (400, "BadRequest")
 
 
-@pytest.mark.shipyard_differs(reason="decoder error wording differs (see docs/differences.md)")
 def test_empty_body(api: Client, ns: str) -> None:
     assert answer(api.post(cms(ns), None, raw=b"")) == {
         "code": 400, "status": "Failure", "reason": "BadRequest",
@@ -35,7 +33,6 @@ def test_malformed_yaml(api: Client, ns: str) -> None:
     assert (got["code"], got["reason"]) == (400, "BadRequest")
 
 
-@pytest.mark.shipyard_differs(reason="kube's scheme conversion error for built-ins")
 def test_kind_that_does_not_match_the_url(api: Client, ns: str) -> None:
     assert answer(api.post(cms(ns), {"apiVersion": "v1", "kind": "Secret",
                                      "metadata": {"name": "x"}})) == {

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.differential.conftest import GROUP, answer, ok, widget
 from tests.kube import Client
 
@@ -50,7 +48,6 @@ def test_schema_errors(api: Client, widgets: str) -> None:
     assert sorted((c for c in got if c in expected), key=by_field) == expected
 
 
-@pytest.mark.shipyard_differs(reason="no scale specReplicasPath cause")
 def test_schema_errors_also_report_the_scale_path(api: Client, widgets: str) -> None:
     got = causes(api.post(widgets, widget("w", replicas=-1)))
     assert {"reason": "FieldValueInvalid", "field": ".spec.replicas",

@@ -79,8 +79,6 @@ def test_watch_from_an_old_revision_is_410_in_stream(api: Client, ns: str) -> No
     assert re.fullmatch(r"too old resource version: 1 \(\d+\)", status["message"])
 
 
-@pytest.mark.shipyard_differs(
-    reason="Shipyard answers a watch from a future revision 504 after 3 s; kube waits on it")
 def test_watch_from_a_future_revision_waits(api: Client, ns: str) -> None:
     with Watch(api, query(cms(ns), watch="true", resourceVersion="999999999",
                           timeoutSeconds=1)) as w:

@@ -129,8 +129,9 @@ def test_yaml_body_is_accepted(api: Client, snap: Snapshot) -> None:
      "the API version in the data (v2) does not match the expected API version (v1)"),
     ({"apiVersion": "apps/v1", "kind": "ConfigMap"},
      "the API version in the data (apps/v1) does not match the expected API version (v1)"),
-    ({"apiVersion": "v1", "kind": "Secret"},
-     "the kind in the data (Secret) does not match the expected kind (ConfigMap)"),
+    ({"apiVersion": "v1", "kind": "Secret"},  # the typed decoder's words for built-ins
+     'Secret in version "v1" cannot be handled as a ConfigMap: converting (v1.Secret) to '
+     "(core.ConfigMap): unknown conversion"),
 ])
 def test_type_in_body_must_match_url(api: Client, snap: Snapshot, body: dict[str, Any],
                                      message: str) -> None:
@@ -244,12 +245,13 @@ def test_watch_from_a_resource_version_that_is_not_a_number(api: Client,
 
 def test_watch_from_a_resource_version_ahead_of_the_server(api: Client,
                                                           snap: Snapshot) -> None:
+    """kube-apiserver's watch cache waits for a revision it has not reached: the stream opens
+    and carries nothing from before that revision (here: nothing at all before it ends)."""
     current = int(api.get(snap.cms).json()["metadata"]["resourceVersion"])
-    resp = api.get(f"{snap.cms}?watch=true&resourceVersion={current + 1_000_000}")
-    body = status(resp, 504, "Timeout")
-    assert body["message"].startswith(f"Too large resource version: {current + 1_000_000}")
-    assert body["details"]["causes"] == [{"reason": "ResourceVersionTooLarge",
-                                          "message": "Too large resource version"}]
+    events = list(api.stream(
+        f"{snap.cms}?watch=true&resourceVersion={current + 1_000_000}&timeoutSeconds=1"
+    ))
+    assert events == []
 
 
 # ------------------------------------------------------------------- own server: watchers

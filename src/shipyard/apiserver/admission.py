@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard.apimachinery import errors
+from shipyard.apimachinery.errors import StatusCause
+from shipyard.apimachinery.jsonpath import get_path
 from shipyard.apimachinery.validation import validate_object_meta
 from shipyard.apiserver.resources import ResourceInfo
 from shipyard.apiserver.schema.admission import CompiledSchema
@@ -88,6 +90,8 @@ class Admission:
                 warnings.extend(f'unknown field "{f}"' for f in result.unknown_fields)
             warnings.extend(result.warnings)
             causes.extend(result.causes)
+        if info.scale is not None and not info.builtin:
+            causes.extend(_scale_causes(info, obj))
         if info.resource == "customresourcedefinitions" and info.group == "apiextensions.k8s.io":
             _default_crd_names(obj)
             causes.extend(validate_crd(obj, old))
@@ -107,3 +111,18 @@ def _default_crd_names(crd: dict[str, Any]) -> None:
             names["singular"] = names["kind"].lower()
         if not names.get("listKind"):
             names["listKind"] = names["kind"] + "List"
+
+
+def _scale_causes(info: ResourceInfo, obj: dict[str, Any]) -> list[StatusCause]:
+    """The scale subresource's own check of its replica paths (customresource validation):
+    a value there must be a non-negative integer, whatever the schema says."""
+    assert info.scale is not None
+    out: list[StatusCause] = []
+    for path in (info.scale.spec_replicas_path, info.scale.status_replicas_path):
+        value = get_path(obj, path)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            out.append({"reason": "FieldValueInvalid", "field": path,
+                        "message": f"Invalid value: {value!r}: should be a non-negative integer"})
+    return out

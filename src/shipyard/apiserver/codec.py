@@ -79,7 +79,13 @@ def _decode_yaml(body: bytes) -> Any:
     return docs[0]
 
 
-def decode_object(body: bytes, content_type: str) -> dict[str, Any]:
+def decode_object(body: bytes, content_type: str, kind: str = "") -> dict[str, Any]:
+    """Decode a body that must be one object (of ``kind``, named in kube's empty-body error)."""
+    if kind and not body.strip():
+        raise errors.BadRequest(
+            f"the object provided is unrecognized (must be of type {kind}): couldn't get "
+            "version/kind; json parse error: unexpected end of JSON input (<empty>)"
+        )
     obj = decode(body, content_type)
     if not isinstance(obj, dict):
         raise errors.BadRequest(

@@ -204,7 +204,7 @@ class Handlers:
         self, request: Request, send: Send, info: ResourceInfo, ns: str | None
     ) -> None:
         opts = write_options(request)
-        obj = codec.decode_object(await request.body(), request.content_type)
+        obj = codec.decode_object(await request.body(), request.content_type, info.kind)
         outcome = await self.objects.create(info, ns, obj, opts)
         await _send_outcome(send, info, outcome, 201)
 
@@ -213,7 +213,7 @@ class Handlers:
         subresource: str | None,
     ) -> None:
         opts = write_options(request, subresource, "UpdateOptions")
-        obj = codec.decode_object(await request.body(), request.content_type)
+        obj = codec.decode_object(await request.body(), request.content_type, info.kind)
         if subresource == "scale":
             await self._scale_write(send, info, ns, name, obj, opts)
             return

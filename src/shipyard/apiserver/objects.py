@@ -454,6 +454,13 @@ class Objects:
                 f"API version ({info.group_version})"
             )
         if kind is not None and kind != info.kind:
+            if info.builtin:  # the typed decoder's scheme conversion refuses it
+                version = api_version or info.group_version
+                raise errors.BadRequest(
+                    f'{kind} in version "{version.rpartition("/")[2]}" cannot be handled as a '
+                    f"{info.kind}: converting ({version.rpartition('/')[2]}.{kind}) to "
+                    f"({info.group.split('.')[0] or 'core'}.{info.kind}): unknown conversion"
+                )
             raise errors.BadRequest(
                 f"the kind in the data ({kind}) does not match the expected kind ({info.kind})"
             )

@@ -32,7 +32,6 @@ from shipyard.storage import (
     WatchOverflowError,
 )
 
-FUTURE_RV_WAIT = 3.0
 # Events a stream takes from its store watcher ahead of sending them; beyond this a slow client
 # leaves them in the store's bounded per-watcher queue, which cuts it off when full.
 READ_AHEAD = 256
@@ -96,8 +95,10 @@ class WatchStream:
                 start = int(rv_text)
             except ValueError:
                 raise errors.BadRequest(f'invalid resource version "{rv_text}"') from None
-            if start > self.store.revision:
-                await self._wait_for(start)
+        # A revision the store has not reached yet: the stream opens now and its first event
+        # is the first change after that revision, as kube-apiserver's watch cache waits.
+        skip_through = start
+        start = min(start, self.store.revision)
 
         headers_sent = False
 
@@ -156,7 +157,8 @@ class WatchStream:
             if chunk:
                 await send({"type": "http.response.body", "body": b"".join(chunk),
                             "more_body": True})
-            await self._pump(watch, send, info, flt, encode, bookmarks, timeout, disconnected)
+            await self._pump(watch, send, info, flt, encode, bookmarks, timeout, disconnected,
+                             skip_through)
         finally:
             watch.close()
             watcher.cancel()
@@ -169,6 +171,7 @@ class WatchStream:
     async def _pump(
         self, watch: Any, send: Send, info: ResourceInfo, flt: Filter,
         encode: Any, bookmarks: bool, timeout: float, disconnected: asyncio.Event,
+        skip_through: int = 0,
     ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -227,6 +230,8 @@ class WatchStream:
                 chunk: list[bytes] = []
                 failed = False
                 for event in batch:
+                    if event.revision <= skip_through:
+                        continue
                     last_rv = event.revision
                     kind = self._transition(event.type, event.entry, event.prev, flt)
                     if kind is not None:
@@ -281,19 +286,6 @@ class WatchStream:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
         obj = {"kind": info.kind, "apiVersion": info.group_version, "metadata": meta}
         return orjson.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
-
-    async def _wait_for(self, revision: int) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + FUTURE_RV_WAIT
-        while self.store.revision < revision and loop.time() < deadline:
-            await asyncio.sleep(0.05)
-        if self.store.revision < revision:
-            raise errors.Timeout(
-                f"Too large resource version: {revision}, current: {self.store.revision}",
-                details={"causes": [{"reason": "ResourceVersionTooLarge",
-                                     "message": "Too large resource version"}],
-                         "retryAfterSeconds": 1},
-            )
 
     @staticmethod
     async def _watch_disconnect(request: Request, disconnected: asyncio.Event) -> None:
