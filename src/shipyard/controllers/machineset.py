@@ -276,6 +276,9 @@ class MachineSetReconciler:
         replicas = rollout.replicas_of(spec)
         diff = len(machines) - replicas
         if diff < 0:
+            if md is not None and not machine_up_to_date({}, ms, md) and rollout.strategy_of(
+                    md.get("spec") or {})[0] == rollout.ON_DELETE:
+                return  # OnDelete: an old set never replaces the machines users delete
             annotations = ms["metadata"].get("annotations") or {}
             if DISABLE_MACHINE_CREATE_ANNOTATION in annotations and str(
                     annotations[DISABLE_MACHINE_CREATE_ANNOTATION]).lower() == "true":
