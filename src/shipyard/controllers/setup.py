@@ -2,8 +2,10 @@
 
 Each controller module exposes `async def setup(mgr: Manager, options: Options) -> None` and is
 listed in `SETUPS`; `build(client)` makes a Manager and runs every setup, so the CLI and tests
-start all core controllers the same way. Add new controllers by appending to `SETUPS`
-(module path strings, imported lazily so one broken module does not hide the others' errors).
+start all core controllers the same way. Whoever runs the Manager calls `options.aclose()`
+after `run()` returns, so clients the controllers opened (workload clusters) are closed. Add new
+controllers by appending to `SETUPS` (module path strings, imported lazily so one broken module
+does not hide the others' errors).
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ class Options:
     remote_client_factory: Callable[[str], Any] | None = None
     """Builds a client for a workload cluster from kubeconfig text (default: shipyard.client)."""
     sync_period: float = 600.0
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Registered by setups (e.g. workload-cluster clients); run by `aclose()`."""
+
+    async def aclose(self) -> None:
+        """Release what the controllers hold; call after `Manager.run()` returns."""
+        while self.closers:
+            await self.closers.pop()()
 
 
 Setup = Callable[[Manager, Options], Awaitable[None]]

@@ -1,0 +1,66 @@
+"""Registering the in-memory provider on a Manager, and installing its CRDs.
+
+`await setup(mgr, InMemoryOptions(...))` adds the InMemoryCluster and InMemoryMachine
+controllers and returns the `WorkloadClusters` they share: whoever runs the manager owns the
+simulated clusters' processes and must `await workloads.aclose()` after `mgr.run()` returns.
+`await install_crds(client)` creates the provider's CRDs (idempotent) and waits until they are
+served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard.apimachinery.errors import AlreadyExists
+from shipyard.client.interfaces import NoKindMatchError, ReaderWriter
+from shipyard.controllers.kinds import CLUSTER, MACHINE
+from shipyard.providers.inmemory import types
+from shipyard.providers.inmemory.cluster import InMemoryClusterReconciler
+from shipyard.providers.inmemory.machine import InMemoryMachineReconciler
+from shipyard.providers.inmemory.workload import WorkloadClusters
+from shipyard.runtime import Manager
+
+
+@dataclass
+class InMemoryOptions:
+    boot_delay: float = 0.0
+    """Default seconds a machine takes to "boot" (InMemoryMachine spec.bootDelaySeconds wins)."""
+    data_dir: Path | None = None
+    """Where the simulated clusters keep their state (default: a temporary directory)."""
+    concurrency: int = 10
+
+
+async def setup(mgr: Manager, options: InMemoryOptions | None = None) -> WorkloadClusters:
+    opts = options or InMemoryOptions()
+    workloads = WorkloadClusters(opts.data_dir)
+    clusters = InMemoryClusterReconciler(mgr, workloads)
+    await mgr.new_controller("inmemorycluster", clusters, for_=types.CLUSTER,
+                             watches=[(CLUSTER, clusters.map_cluster)],
+                             max_concurrent_reconciles=opts.concurrency)
+    machines = InMemoryMachineReconciler(mgr, workloads, opts.boot_delay)
+    await mgr.new_controller("inmemorymachine", machines, for_=types.MACHINE,
+                             watches=[(CLUSTER, machines.map_cluster),
+                                      (MACHINE, machines.map_machine)],
+                             max_concurrent_reconciles=opts.concurrency)
+    return workloads
+
+
+async def install_crds(client: ReaderWriter, timeout: float = 30.0) -> None:
+    for crd in types.crd_manifests():
+        try:
+            await client.create(crd)
+        except AlreadyExists:
+            pass
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    for gvk in (types.CLUSTER, types.MACHINE, types.CLUSTER_TEMPLATE, types.MACHINE_TEMPLATE):
+        while True:
+            try:
+                await client.mapper.mapping(*gvk)
+                break
+            except NoKindMatchError:
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
