@@ -89,13 +89,17 @@ def write_figures(server: MeasuredServer, op: str, counts: Counts, suite: Suite)
             for r in range(counts.repeats)
         ]
         errors = sum(f.load.errors for f in figures)
+        rate = median([f.load.rate for f in figures])
+        server_cores = median([f.server_cores for f in figures])
+        # CPU per request: comparable between servers even when the host was busy.
+        note = f"{server_cores / rate * 1000:.2f} ms server CPU/request" if rate else ""
         suite[(label, str(clients))] = Figure(
-            median([f.load.rate for f in figures]), "/s",
+            rate, "/s",
             median([f.load.percentile(0.50) for f in figures]),
             median([f.load.percentile(0.99) for f in figures]),
-            median([f.server_cores for f in figures]),
+            server_cores,
             median([f.load.client_cores for f in figures]),
-            f"{errors} errors" if errors else "")
+            note + (f", {errors} errors" if errors else ""))
 
 
 def memory_and_list(server: MeasuredServer, counts: Counts, suite: Suite) -> None:
