@@ -71,6 +71,7 @@ from shipyard.controllers.ownership import (
     ensure_owner_reference,
     owner_reference,
 )
+from shipyard.controllers.setup import Options
 from shipyard.runtime import Manager, Request, Result, TerminalError, logs
 
 log = logs.get_logger(__name__)
@@ -428,7 +429,7 @@ class MachineDeploymentReconciler:
             await self._patch_status(md, status)
 
 
-async def setup(mgr: Manager, options: Any) -> None:
+async def setup(mgr: Manager, options: Options) -> None:
     """Register the MachineDeployment controller (setup registry signature)."""
     informer = mgr.informer(MACHINE_DEPLOYMENT)
 
@@ -444,7 +445,7 @@ async def setup(mgr: Manager, options: Any) -> None:
             return []
         return [Request(str(ms["metadata"].get("namespace") or ""), str(ref["name"]))]
 
-    concurrency = getattr(options, "concurrency", {}).get("machinedeployment", 10)
+    concurrency = options.concurrency.get("machinedeployment", 10)
     await mgr.new_controller(
         "machinedeployment", MachineDeploymentReconciler(mgr.client), for_=MACHINE_DEPLOYMENT,
         watches=[(MACHINE_SET, deployment_of_set), (CLUSTER, deployments_of_cluster)],

@@ -53,6 +53,7 @@ from shipyard.controllers import conditions, msutil, pausing, rollout
 from shipyard.controllers.machineset import CLUSTER, MACHINE
 from shipyard.controllers.ownership import ensure_owner_reference, owner_reference
 from shipyard.controllers.remote import Factory, RemoteClusters, RemoteUnavailable
+from shipyard.controllers.setup import Options
 from shipyard.runtime import Manager, Request, Result, logs
 
 MHC = ("cluster.x-k8s.io/v1beta2", "MachineHealthCheck")
@@ -296,10 +297,11 @@ class MachineHealthCheckReconciler:
             raise  # the Machine changed under us: retry the whole check on fresh state
 
 
-async def setup(mgr: Manager, options: Any) -> None:
+async def setup(mgr: Manager, options: Options) -> None:
     """Register the MachineHealthCheck controller (setup registry signature)."""
     informer = mgr.informer(MHC)
-    remote = RemoteClusters(mgr.client, getattr(options, "remote_client_factory", None))
+    remote = RemoteClusters(mgr.client, options.remote_client_factory)
+    options.closers.append(remote.aclose)
 
     def checks_of_machine(machine: Object) -> list[Request]:
         meta = machine.get("metadata") or {}
@@ -320,7 +322,7 @@ async def setup(mgr: Manager, options: Any) -> None:
                 for m in informer.cache.list(meta.get("namespace"))
                 if (m.get("spec") or {}).get("clusterName") == meta.get("name")]
 
-    concurrency = getattr(options, "concurrency", {}).get("machinehealthcheck", 10)
+    concurrency = options.concurrency.get("machinehealthcheck", 10)
     await mgr.new_controller(
         "machinehealthcheck", MachineHealthCheckReconciler(mgr.client, remote), for_=MHC,
         watches=[(MACHINE, checks_of_machine), (CLUSTER, checks_of_cluster)],

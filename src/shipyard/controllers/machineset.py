@@ -59,6 +59,7 @@ from shipyard.controllers.ownership import (
     ensure_owner_reference,
     owner_reference,
 )
+from shipyard.controllers.setup import Options
 from shipyard.runtime import Manager, Request, Result, TerminalError, logs
 
 API_VERSION = "cluster.x-k8s.io/v1beta2"
@@ -409,7 +410,7 @@ def machine_set_of_machine(obj: Object) -> list[Request]:
     return [Request(str(obj["metadata"].get("namespace") or ""), str(ref["name"]))]
 
 
-async def setup(mgr: Manager, options: Any) -> None:
+async def setup(mgr: Manager, options: Options) -> None:
     """Register the MachineSet controller (setup registry signature)."""
     informer = mgr.informer(MACHINE_SET)
 
@@ -425,7 +426,7 @@ async def setup(mgr: Manager, options: Any) -> None:
                 for ms in informer.cache.list(meta.get("namespace"))
                 if (owned_by_kind(ms, "MachineDeployment") or {}).get("uid") == meta.get("uid")]
 
-    concurrency = getattr(options, "concurrency", {}).get("machineset", 10)
+    concurrency = options.concurrency.get("machineset", 10)
     await mgr.new_controller(
         "machineset", MachineSetReconciler(mgr.client), for_=MACHINE_SET,
         watches=[(MACHINE, machine_set_of_machine), (CLUSTER, sets_of_cluster),

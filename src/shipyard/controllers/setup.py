@@ -42,6 +42,9 @@ Setup = Callable[[Manager, Options], Awaitable[None]]
 SETUPS: list[str] = [
     "shipyard.controllers.cluster:setup",
     "shipyard.controllers.machine:setup",
+    "shipyard.controllers.machineset:setup",
+    "shipyard.controllers.machinedeployment:setup",
+    "shipyard.controllers.machinehealthcheck:setup",
 ]
 """`module:function` of every core controller's setup, in registration order."""
 
