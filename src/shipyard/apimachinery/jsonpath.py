@@ -17,6 +17,7 @@ plain field paths, as the scale subresource needs. Parse errors raise `JSONPathE
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -55,6 +56,7 @@ _FILTER = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def parse(path: str) -> tuple[_Step, ...]:
     text = path.strip()
     if text.startswith("{") and text.endswith("}"):
