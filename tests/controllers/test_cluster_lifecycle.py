@@ -47,7 +47,7 @@ async def make_cluster(env: Env, name: str, machines: int) -> list[str]:
 
 async def running(env: Env, names: list[str]) -> list[Object] | None:
     found = [await env.get(V2, "Machine", n) for n in names]
-    if all(m and m["status"].get("phase") == "Running"
+    if all(m and (m.get("status") or {}).get("phase") == "Running"
            and condition(m, "Ready").get("status") == "True" for m in found):
         return [m for m in found if m]
     return None
@@ -58,7 +58,7 @@ async def test_cluster_with_three_machines_provisions_and_runs(env: Env) -> None
 
     async def provisioned() -> Object | None:
         c = await env.get(V2, "Cluster", "c1")
-        return c if c and c["status"].get("phase") == "Provisioned" else None
+        return c if c and (c.get("status") or {}).get("phase") == "Provisioned" else None
 
     c1 = await eventually(provisioned, "Cluster Provisioned")
     assert c1["metadata"]["finalizers"] == ["cluster.cluster.x-k8s.io"]
@@ -177,7 +177,7 @@ async def test_a_paused_cluster_is_left_alone_until_unpaused(env: Env) -> None:
 
     async def provisioned() -> Object | None:
         c = await env.get(V2, "Cluster", "c3")
-        return c if c and c["status"].get("phase") == "Provisioned" else None
+        return c if c and (c.get("status") or {}).get("phase") == "Provisioned" else None
 
     c3 = await eventually(provisioned, "Cluster Provisioned after unpause")
     assert condition(c3, "Paused")["status"] == "False"

@@ -19,6 +19,8 @@ import yaml
 
 from shipyard.api import crdgen
 from shipyard.apimachinery.errors import NotFound
+from shipyard.bootstrap.inmemory import controller as bootstrap
+from shipyard.bootstrap.inmemory import types as bootstrap_types
 from shipyard.client import Client, Object
 from shipyard.controllers import setup as core
 from shipyard.controllers.remote import client_from_kubeconfig
@@ -57,7 +59,7 @@ def _install(api: HTTP, manifest: dict[str, Any]) -> None:
 def capi(server: Server) -> Iterator[Server]:
     api = server.client()
     manifests = [yaml.safe_load(p.read_text()) for p in sorted(crdgen.CRDS_DIR.glob("*.yaml"))]
-    for manifest in [*manifests, *types.crd_manifests()]:
+    for manifest in [*manifests, *types.crd_manifests(), *bootstrap_types.crd_manifests()]:
         _install(api, manifest)
     yield server
     api.pool.clear()
@@ -94,6 +96,7 @@ async def env(capi: Server, namespace: str) -> AsyncIterator[Env]:
                            graceful_shutdown_timeout=5,
                            informer_options={"backoff_initial": 0.05})
     workloads = await inmemory.setup(mgr, inmemory.InMemoryOptions())
+    await bootstrap.setup(mgr)
     task = asyncio.create_task(mgr.run())
     try:
         yield Env(mgr, kube, namespace, workloads)

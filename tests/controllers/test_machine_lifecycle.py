@@ -1,0 +1,142 @@
+"""The Machine controller on its own paths: bootstrap through a config reference, deletion held
+by pre-drain and pre-terminate hooks and then removing the infrastructure machine, the bootstrap
+config and the Node, and pause by annotation."""
+
+from __future__ import annotations
+
+import base64
+
+from shipyard.bootstrap.inmemory import types as bootstrap_types
+from shipyard.client import Object
+from tests.providers.harness import (
+    INFRA,
+    V2,
+    Env,
+    capi,
+    cluster,
+    condition,
+    env,
+    eventually,
+    infra_cluster,
+    infra_machine,
+    machine,
+)
+
+__all__ = ["capi", "env"]
+
+PRE_DRAIN = "pre-drain.delete.hook.machine.cluster.x-k8s.io/test"
+PRE_TERMINATE = "pre-terminate.delete.hook.machine.cluster.x-k8s.io/test"
+CONFIG_REF = {"apiGroup": bootstrap_types.GROUP, "kind": "InMemoryBootstrapConfig"}
+
+
+async def start_cluster(env: Env, name: str) -> None:
+    await env.create({"apiVersion": "v1", "kind": "Secret",
+                      "metadata": {"name": "bootstrap-data"},
+                      "stringData": {"value": "#cloud-config"}})
+    await env.create(infra_cluster(name))
+    await env.create(cluster(name))
+
+
+def running_check(env: Env, name: str):  # type: ignore[no-untyped-def]
+    async def check() -> Object | None:
+        m = await env.get(V2, "Machine", name)
+        return m if m and (m.get("status") or {}).get("phase") == "Running" else None
+    return check
+
+
+async def node_names(env: Env, cluster_name: str) -> set[str]:
+    workload = await env.workload_client(cluster_name)
+    try:
+        return {n["metadata"]["name"] for n in (await workload.list("v1", "Node"))["items"]}
+    finally:
+        await workload.close()
+
+
+async def test_bootstrap_config_reference_provides_the_data_secret(env: Env) -> None:
+    await start_cluster(env, "b1")
+    await env.create({"apiVersion": bootstrap_types.API_VERSION,
+                      "kind": "InMemoryBootstrapConfig", "metadata": {"name": "b1-m0"},
+                      "spec": {"commands": ["echo hello"],
+                               "files": [{"path": "/etc/motd", "content": "hi"}]}})
+    await env.create(infra_machine("b1-m0"))
+    await env.create(machine("b1-m0", "b1", config_ref={**CONFIG_REF, "name": "b1-m0"}))
+
+    m = await eventually(running_check(env, "b1-m0"), "Machine Running")
+    assert m["spec"]["bootstrap"]["dataSecretName"] == "b1-m0"
+    assert condition(m, "BootstrapConfigReady")["status"] == "True"
+    config = await env.get(bootstrap_types.API_VERSION, "InMemoryBootstrapConfig", "b1-m0")
+    assert config is not None
+    assert config["status"]["initialization"] == {"dataSecretCreated": True}
+    assert config["metadata"]["ownerReferences"][0]["kind"] == "Machine"
+    assert config["metadata"]["labels"]["cluster.x-k8s.io/cluster-name"] == "b1"
+    secret = await env.kube.get("v1", "Secret", "b1-m0", env.namespace)
+    assert secret["type"] == "cluster.x-k8s.io/secret"
+    data = base64.b64decode(secret["data"]["value"]).decode()
+    assert "#cloud-config" in data and "echo hello" in data and "/etc/motd" in data
+
+    await env.kube.delete(V2, "Machine", "b1-m0", env.namespace)
+
+    async def config_and_machine_gone() -> bool:
+        return (await env.get(V2, "Machine", "b1-m0") is None and await env.get(
+            bootstrap_types.API_VERSION, "InMemoryBootstrapConfig", "b1-m0") is None)
+
+    await eventually(config_and_machine_gone, "Machine and its bootstrap config deleted")
+
+
+async def test_delete_hooks_hold_deletion_then_infrastructure_and_node_go(env: Env) -> None:
+    await start_cluster(env, "h1")
+    await env.create(infra_machine("h1-m0"))
+    await env.create(machine("h1-m0", "h1", control_plane=True,
+                             annotations={PRE_DRAIN: "", PRE_TERMINATE: ""}))
+    await eventually(running_check(env, "h1-m0"), "Machine Running")
+    assert await node_names(env, "h1") == {"h1-m0"}
+
+    await env.kube.delete(V2, "Machine", "h1-m0", env.namespace)
+
+    async def deleting_reason(reason: str) -> Object | None:
+        m = await env.get(V2, "Machine", "h1-m0")
+        return m if condition(m, "Deleting").get("reason") == reason else None
+
+    m = await eventually(lambda: deleting_reason("WaitingForPreDrainHook"), "pre-drain wait")
+    assert m["status"]["phase"] == "Deleting"
+    assert condition(m, "Ready")["status"] == "False"
+    infra = await env.get(INFRA, "InMemoryMachine", "h1-m0")
+    assert infra is not None and "deletionTimestamp" not in infra["metadata"]
+
+    await env.kube.patch(V2, "Machine", "h1-m0",
+                         {"metadata": {"annotations": {PRE_DRAIN: None}}}, env.namespace)
+    await eventually(lambda: deleting_reason("WaitingForPreTerminateHook"), "pre-terminate wait")
+    infra = await env.get(INFRA, "InMemoryMachine", "h1-m0")
+    assert infra is not None and "deletionTimestamp" not in infra["metadata"]
+    assert await node_names(env, "h1") == {"h1-m0"}
+
+    await env.kube.patch(V2, "Machine", "h1-m0",
+                         {"metadata": {"annotations": {PRE_TERMINATE: None}}}, env.namespace)
+
+    async def machine_gone() -> bool:
+        return await env.get(V2, "Machine", "h1-m0") is None
+
+    await eventually(machine_gone, "Machine deleted")
+    assert await env.get(INFRA, "InMemoryMachine", "h1-m0") is None
+    assert await node_names(env, "h1") == set()
+    assert await env.get(V2, "Cluster", "h1") is not None
+
+
+async def test_a_paused_machine_waits_for_unpause(env: Env) -> None:
+    await start_cluster(env, "p1")
+    await env.create(infra_machine("p1-m0"))
+    await env.create(machine("p1-m0", "p1", annotations={"cluster.x-k8s.io/paused": ""}))
+
+    async def paused() -> Object | None:
+        m = await env.get(V2, "Machine", "p1-m0")
+        return m if condition(m, "Paused").get("status") == "True" else None
+
+    m = await eventually(paused, "Paused condition")
+    assert "finalizers" not in m["metadata"]
+    assert "phase" not in m["status"]
+
+    await env.kube.patch(V2, "Machine", "p1-m0", {"metadata": {"annotations": {
+        "cluster.x-k8s.io/paused": None}}}, env.namespace)
+    m = await eventually(running_check(env, "p1-m0"), "Machine Running after unpause")
+    assert condition(m, "Paused")["status"] == "False"
+    assert m["metadata"]["finalizers"] == ["machine.cluster.x-k8s.io"]
