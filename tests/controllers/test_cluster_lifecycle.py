@@ -196,3 +196,39 @@ async def test_a_paused_cluster_is_left_alone_until_unpaused(env: Env) -> None:
         return await env.get(V2, "Cluster", "c3") is None
 
     await eventually(gone, "paused Cluster deleted once unpaused")
+
+
+async def test_manifests_written_at_v1beta1_provision_and_read_back_at_v1beta1(env: Env) -> None:
+    v1 = "cluster.x-k8s.io/v1beta1"
+    ref = {"apiVersion": INFRA, "kind": "InMemoryCluster", "name": "old"}
+    await env.create(infra_cluster("old"))
+    await env.create({"apiVersion": v1, "kind": "Cluster", "metadata": {"name": "old"},
+                      "spec": {"infrastructureRef": ref}})
+    await env.create(infra_machine("old-m0"))
+    await env.create({"apiVersion": v1, "kind": "Machine", "metadata": {
+        "name": "old-m0", "labels": {"cluster.x-k8s.io/control-plane": ""}},
+        "spec": {"clusterName": "old", "bootstrap": {"dataSecretName": "anything"},
+                 "infrastructureRef": {"apiVersion": INFRA, "kind": "InMemoryMachine",
+                                       "name": "old-m0"}}})
+
+    async def running_v1() -> Object | None:
+        m = await env.get(v1, "Machine", "old-m0")
+        return m if m and (m.get("status") or {}).get("phase") == "Running" else None
+
+    m = await eventually(running_v1, "v1beta1 Machine Running")
+    assert m["spec"]["infrastructureRef"]["apiVersion"] == INFRA
+    assert m["status"]["infrastructureReady"] is True
+    assert m["status"]["bootstrapReady"] is True
+    assert m["status"]["nodeRef"]["name"] == "old-m0"
+    assert {c["type"] for c in m["status"]["conditions"]} >= {
+        "Ready", "BootstrapReady", "InfrastructureReady", "NodeHealthy"}
+
+    async def initialized_v1() -> Object | None:
+        c = await env.get(v1, "Cluster", "old")
+        status = (c or {}).get("status") or {}
+        return c if status.get("phase") == "Provisioned" and status.get(
+            "controlPlaneReady") is True else None
+
+    c = await eventually(initialized_v1, "v1beta1 Cluster Provisioned")
+    assert c["status"]["infrastructureReady"] is True
+    assert c["spec"]["controlPlaneEndpoint"]["host"] == "127.0.0.1"
