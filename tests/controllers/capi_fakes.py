@@ -85,14 +85,22 @@ async def machines(fake: FakeClient, selector: str | None = None) -> list[Object
     return (await fake.list(V1B2, "Machine", NS, label_selector=selector))["items"]
 
 
+def is_marked(machine: Object) -> bool:
+    return any(c.get("type") == "Available"
+               for c in (machine.get("status") or {}).get("conditions") or ())
+
+
 async def mark(fake: FakeClient, machine: Object, *, available: bool = True,
                node: bool = True) -> None:
-    """Play the Machine controller: Ready/Available conditions and a nodeRef."""
-    status: dict[str, Any] = {"conditions": [
+    """Play the Machine controller: Ready/Available conditions and a nodeRef (other
+    conditions, e.g. the UpToDate the MachineSet writes, are kept)."""
+    current = await fake.get(V1B2, "Machine", machine["metadata"]["name"], NS)
+    status = current.setdefault("status", {})
+    kept = [c for c in status.get("conditions") or () if c["type"] not in ("Ready", "Available")]
+    status["conditions"] = kept + [
         {"type": t, "status": "True" if available else "False", "reason": "Test",
          "lastTransitionTime": "2026-01-01T00:00:00Z", "message": ""}
-        for t in ("Ready", "Available")]}
+        for t in ("Ready", "Available")]
     if node:
         status["nodeRef"] = {"name": machine["metadata"]["name"]}
-    await fake.patch(V1B2, "Machine", machine["metadata"]["name"], {"status": status}, NS,
-                     subresource="status")
+    await fake.update_status(current)

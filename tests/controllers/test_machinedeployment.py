@@ -15,7 +15,15 @@ from shipyard.controllers.machinedeployment import MachineDeploymentReconciler
 from shipyard.controllers.machineset import MachineSetReconciler
 from shipyard.controllers.rollout import max_surge, max_unavailable
 from shipyard.runtime import Request
-from tests.controllers.capi_fakes import NS, V1B2, capi_fake, machine_template, machines, mark
+from tests.controllers.capi_fakes import (
+    NS,
+    V1B2,
+    capi_fake,
+    is_marked,
+    machine_template,
+    machines,
+    mark,
+)
 
 
 def deployment(replicas: int, surge: Any = 1, unavailable: Any = 0,
@@ -49,7 +57,7 @@ class Loop:
             await self.ms.reconcile(Request(NS, ms["metadata"]["name"]))
         if make_available:
             for m in await machines(self.fake):
-                if not m.get("status"):
+                if not is_marked(m):
                     await mark(self.fake, m)
         for ms in await self.sets():  # status catches up with the marks
             await self.ms.reconcile(Request(NS, ms["metadata"]["name"]))
@@ -142,6 +150,13 @@ async def test_rolling_update_waits_for_availability() -> None:
     found = await machines(fake)
     assert len(found) == 3  # one surge machine, never available, so no old one goes
     assert sum(m["spec"]["version"] == "v1.34.0" for m in found) == 1
+    up_to_date = {m["spec"]["version"]: [c["status"] for c in m["status"]["conditions"]
+                                         if c["type"] == "UpToDate"] for m in found}
+    assert up_to_date == {"v1.33.0": ["False"], "v1.34.0": ["True"]}
+    status = (await fake.get(V1B2, "MachineDeployment", "md", NS))["status"]
+    assert (status["replicas"], status["upToDateReplicas"], status["phase"]) == (
+        3, 1, "ScalingDown")
+    assert [c["status"] for c in status["conditions"] if c["type"] == "RollingOut"] == ["True"]
 
 
 async def test_in_place_changes_do_not_roll_out() -> None:

@@ -13,7 +13,7 @@ import pytest
 from shipyard.client import FakeClient
 from shipyard.controllers import setup
 from shipyard.runtime import Manager, Metrics
-from tests.controllers.capi_fakes import NS, V1B2, capi_fake, machines, mark
+from tests.controllers.capi_fakes import NS, V1B2, capi_fake, is_marked, machines, mark
 from tests.controllers.test_machinedeployment import deployment
 
 
@@ -35,9 +35,9 @@ async def available_and_mark(fake: FakeClient) -> int:
     """Play the Machine controller: every new machine becomes available; count them."""
     count = 0
     for m in await machines(fake):
-        if not m.get("status"):
+        if not is_marked(m):
             await mark(fake, m)
-        count += 1 if m.get("status") else 0
+        count += 1 if is_marked(m) else 0
     return count
 
 

@@ -40,14 +40,17 @@ from shipyard.api.core.constants import (
     MACHINE_OWNER_REMEDIATED_CONDITION,
     MACHINE_SET_FINALIZER,
     MACHINE_SET_NAME_LABEL,
+    MACHINE_UP_TO_DATE_CONDITION,
     NOT_SCALING_DOWN_REASON,
     NOT_SCALING_UP_REASON,
+    NOT_UP_TO_DATE_REASON,
     SCALING_DOWN_CONDITION,
     SCALING_DOWN_REASON,
     SCALING_UP_CONDITION,
     SCALING_UP_REASON,
     TEMPLATE_CLONED_FROM_GROUP_KIND_ANNOTATION,
     TEMPLATE_CLONED_FROM_NAME_ANNOTATION,
+    UP_TO_DATE_REASON,
 )
 from shipyard.apimachinery.errors import Conflict, NotFound
 from shipyard.apimachinery.selectors import label_selector_from_dict, label_selector_to_string
@@ -134,7 +137,7 @@ class MachineSetReconciler:
         md_ref = owned_by_kind(ms, "MachineDeployment")
         md = (await self._get_or_none(MACHINE_DEPLOYMENT, str(md_ref["name"]), req.namespace)
               if md_ref else None)
-        await self._sync_machines(ms, machines)
+        await self._sync_machines(ms, md, machines)
         if await self._remediate(ms, md, machines):
             machines = await self._machines(ms)
         await self._sync_replicas(ms, md, machines)
@@ -217,8 +220,10 @@ class MachineSetReconciler:
         except NotFound:
             pass
 
-    async def _sync_machines(self, ms: Object, machines: list[Object]) -> None:
-        """Propagate template labels/annotations and in-place spec fields to machines."""
+    async def _sync_machines(self, ms: Object, md: Object | None,
+                             machines: list[Object]) -> None:
+        """Propagate template labels/annotations and in-place spec fields to machines, and set
+        their UpToDate condition (the Machine controller leaves it to the set's owner)."""
         template = (ms.get("spec") or {}).get("template") or {}
         t_meta = template.get("metadata") or {}
         t_spec = template.get("spec") or {}
@@ -243,7 +248,20 @@ class MachineSetReconciler:
                 try:
                     machine.update(await self.client.update(machine))
                 except (Conflict, NotFound):
-                    pass  # the next reconcile retries on fresh state
+                    continue  # the next reconcile retries on fresh state
+            before = copy.deepcopy(machine.get("status"))
+            if machine_up_to_date(machine, ms, md):
+                conditions.set_condition(machine, MACHINE_UP_TO_DATE_CONDITION, "True",
+                                         UP_TO_DATE_REASON)
+            else:
+                conditions.set_condition(machine, MACHINE_UP_TO_DATE_CONDITION, "False",
+                                         NOT_UP_TO_DATE_REASON,
+                                         "Machine is not up-to-date with its MachineDeployment")
+            if machine.get("status") != before:
+                try:
+                    machine.update(await self.client.update_status(machine))
+                except (Conflict, NotFound):
+                    pass
 
     async def _remediate(self, ms: Object, md: Object | None, machines: list[Object]) -> bool:
         """Delete machines the MHC handed to their owner (OwnerRemediated=False)."""
