@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
 from shipyard.api import crdgen
 from shipyard.apimachinery.errors import NotFound
@@ -27,7 +28,7 @@ from shipyard.controllers.remote import client_from_kubeconfig
 from shipyard.providers.inmemory import setup as inmemory
 from shipyard.providers.inmemory import types
 from shipyard.providers.inmemory.workload import WorkloadClusters
-from shipyard.runtime import Manager
+from shipyard.runtime import Manager, Metrics
 from tests.kube import Client as HTTP
 from tests.kube import Server
 
@@ -93,6 +94,7 @@ async def env(capi: Server, namespace: str) -> AsyncIterator[Env]:
     kube = Client.from_kubeconfig(capi.kubeconfig)
     options = core.Options()
     mgr = await core.build(kube, namespace=namespace, options=options, setups=CORE,
+                           metrics=Metrics(CollectorRegistry()),
                            graceful_shutdown_timeout=5,
                            informer_options={"backoff_initial": 0.05})
     workloads = await inmemory.setup(mgr, inmemory.InMemoryOptions())
