@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from shipyard.client import FakeClient
 from shipyard.controllers import setup
@@ -20,7 +21,7 @@ from tests.controllers.test_machinedeployment import deployment
 @contextlib.asynccontextmanager
 async def running(fake: FakeClient) -> AsyncIterator[Manager]:
     opts = setup.Options()
-    mgr = await setup.build(fake, options=opts, metrics=Metrics(), setups=[
+    mgr = await setup.build(fake, options=opts, metrics=Metrics(CollectorRegistry()), setups=[
         "shipyard.controllers.machineset:setup", "shipyard.controllers.machinedeployment:setup"])
     task = asyncio.create_task(mgr.run())
     try:
