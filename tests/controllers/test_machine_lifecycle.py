@@ -140,3 +140,44 @@ async def test_a_paused_machine_waits_for_unpause(env: Env) -> None:
     m = await eventually(running_check(env, "p1-m0"), "Machine Running after unpause")
     assert condition(m, "Paused")["status"] == "False"
     assert m["metadata"]["finalizers"] == ["machine.cluster.x-k8s.io"]
+
+
+async def test_node_deletion_is_given_up_after_the_node_deletion_timeout(env: Env) -> None:
+    await start_cluster(env, "t1")
+    await env.create(infra_machine("t1-m0"))
+    m = machine("t1-m0", "t1", control_plane=True)
+    m["spec"]["deletion"] = {"nodeDeletionTimeoutSeconds": 1}
+    await env.create(m)
+    await eventually(running_check(env, "t1-m0"), "Machine Running")
+
+    # Make the workload cluster unreachable: pause its InMemoryCluster (so nothing restarts
+    # it) and stop its API server.
+    await env.kube.patch(INFRA, "InMemoryCluster", "t1", {"metadata": {"annotations": {
+        "cluster.x-k8s.io/paused": ""}}}, env.namespace)
+    infra_cache = env.mgr.informer((INFRA, "InMemoryCluster")).cache
+
+    async def pause_seen() -> bool:
+        cached = infra_cache.get("t1", env.namespace)
+        return bool(cached and "cluster.x-k8s.io/paused" in (
+            cached["metadata"].get("annotations") or {}))
+
+    await eventually(pause_seen, "pause in the provider's cache")
+    await env.workloads.stop(f"{env.namespace}/t1")
+
+    await env.kube.delete(V2, "Machine", "t1-m0", env.namespace)
+
+    async def gone() -> bool:
+        return await env.get(V2, "Machine", "t1-m0") is None
+
+    await eventually(gone, "Machine deleted despite an unreachable workload cluster")
+
+    await env.kube.patch(INFRA, "InMemoryCluster", "t1", {"metadata": {"annotations": {
+        "cluster.x-k8s.io/paused": None}}}, env.namespace)
+
+    async def restarted() -> bool:
+        return env.workloads.get(f"{env.namespace}/t1") is not None
+
+    await eventually(restarted, "workload cluster restarted")
+    workload = await env.workloads.client(f"{env.namespace}/t1")
+    nodes = (await workload.list("v1", "Node"))["items"]
+    assert [n["metadata"]["name"] for n in nodes] == ["t1-m0"]  # the timeout gave up on it
