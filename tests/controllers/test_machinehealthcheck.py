@@ -153,7 +153,7 @@ async def test_marks_unhealthy_and_the_machine_set_remediates() -> None:
     r = MachineHealthCheckReconciler(fake, await workload(fake))
     await fake.create(mhc({"unhealthyLessThanOrEqualTo": 1}))
     result = await r.reconcile(Request(NS, "mhc"))
-    assert result.requeue_after is None
+    assert result.requeue_after == 10.0  # Nodes are polled, not watched
     status = (await fake.get(V1B2, "MachineHealthCheck", "mhc", NS))["status"]
     assert (status["expectedMachines"], status["currentHealthy"],
             status["remediationsAllowed"]) == (3, 3, 1)

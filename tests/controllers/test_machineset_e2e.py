@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from shipyard.bootstrap.inmemory import controller as bootstrap
 from shipyard.client import Client, Object
+from shipyard.controllers import machinehealthcheck
 from shipyard.controllers import setup as core
 from shipyard.providers.inmemory import setup as inmemory
 from shipyard.providers.inmemory import types
@@ -84,8 +85,13 @@ async def scale(env: Env, kind: str, name: str, replicas: int) -> None:
 
 
 @pytest.mark.timeout(90)
-async def test_machine_set_scales_with_delete_annotation(full_env: Env) -> None:
+async def test_machine_set_scales_with_delete_annotation(full_env: Env, capi: Server) -> None:
     env = full_env
+
+    async def kubectl_scale(replicas: int) -> None:
+        await asyncio.to_thread(capi.kubectl, "scale", "machinesets.cluster.x-k8s.io/ms",
+                                f"--replicas={replicas}", "-n", env.namespace)
+
     await make_cluster(env)
     await env.create({"apiVersion": V2, "kind": "MachineSet", "metadata": {"name": "ms"},
                       "spec": {"clusterName": "c1", "replicas": 3,
@@ -113,13 +119,13 @@ async def test_machine_set_scales_with_delete_annotation(full_env: Env) -> None:
     scale_view = await env.kube.get(V2, "MachineSet", "ms", env.namespace)
     assert scale_view["status"]["selector"] == "pool=a"
 
-    await scale(env, "MachineSet", "ms", 5)
+    await kubectl_scale(5)
     five = await eventually(lambda: settled(5), "5 machines available", timeout=40)
     keep = {x["metadata"]["name"] for x in first}
     marked = sorted(x["metadata"]["name"] for x in five if x["metadata"]["name"] not in keep)[0]
     await env.kube.patch(V2, "Machine", marked, {"metadata": {"annotations": {
         "cluster.x-k8s.io/delete-machine": "true"}}}, env.namespace)
-    await scale(env, "MachineSet", "ms", 1)
+    await kubectl_scale(1)
     (last,) = await eventually(lambda: settled(1), "1 machine left", timeout=40)
     assert last["metadata"]["name"] != marked
 
@@ -170,3 +176,52 @@ async def test_machine_deployment_rolls_out_keeping_availability(full_env: Env) 
     assert got is not None
     assert got["metadata"]["annotations"]["machinedeployment.clusters.x-k8s.io/revision"] == "2"
     assert got["status"]["phase"] == "Running"
+    assert got["status"]["selector"] == "pool=md"
+
+    await scale(env, "MachineDeployment", "md", 3)
+    await eventually(lambda: settled("v1.34.0", 3), "scaled to 3", timeout=40)
+
+
+@pytest.mark.timeout(90)
+async def test_health_check_remediates_a_machine_whose_node_is_deleted(
+        full_env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(machinehealthcheck, "NODE_RECHECK", 0.2)
+    env = full_env
+    await make_cluster(env)
+    await env.create({"apiVersion": V2, "kind": "MachineSet", "metadata": {"name": "ms"},
+                      "spec": {"clusterName": "c1", "replicas": 2,
+                               "selector": {"matchLabels": {"pool": "h"}},
+                               "template": template({"pool": "h"})}})
+    await env.create({"apiVersion": V2, "kind": "MachineHealthCheck",
+                      "metadata": {"name": "mhc"},
+                      "spec": {"clusterName": "c1", "selector": {"matchLabels": {"pool": "h"}},
+                               "checks": {"unhealthyNodeConditions": [
+                                   {"type": "Ready", "status": "Unknown",
+                                    "timeoutSeconds": 300}]},
+                               "remediation": {"triggerIf": {
+                                   "unhealthyLessThanOrEqualTo": 1}}}})
+
+    async def healthy(excluded: set[str]) -> list[Object] | None:
+        found = await machines(env)
+        mhc = await env.get(V2, "MachineHealthCheck", "mhc")
+        status = (mhc or {}).get("status") or {}
+        if (len(found) == 2 and all(available(m) for m in found)
+                and not excluded & {m["metadata"]["name"] for m in found}
+                and status.get("currentHealthy") == 2 and status.get("expectedMachines") == 2
+                and all(condition(m, "HealthCheckSucceeded").get("status") == "True"
+                        for m in found)):
+            return found
+        return None
+
+    first = await eventually(lambda: healthy(set()), "2 healthy machines", timeout=40)
+    victim = first[0]
+    workload = await env.workload_client("c1")
+    try:
+        await workload.delete("v1", "Node", victim["status"]["nodeRef"]["name"])
+    finally:
+        await workload.close()
+    await eventually(lambda: healthy({victim["metadata"]["name"]}),
+                     "the machine without a Node replaced", timeout=60)
+    mhc = await env.get(V2, "MachineHealthCheck", "mhc")
+    assert mhc is not None
+    assert condition(mhc, "RemediationAllowed").get("status") == "True"

@@ -22,7 +22,8 @@ Cluster API v1beta2 (`internal/controllers/machinehealthcheck`):
   Not allowed: only HealthCheckSucceeded=False, and the MHC's `RemediationAllowed` condition is
   False (reason TooManyUnhealthy). Healthy machines get `HealthCheckSucceeded=True`.
 - Status: expectedMachines, currentHealthy, remediationsAllowed, targets, observedGeneration.
-- The next check is requeued for the earliest pending timeout.
+- The next check is requeued for the earliest pending timeout, and every `NODE_RECHECK`
+  seconds while targets have Nodes (no watches on workload clusters yet).
 
 Nodes are read through the workload cluster's `<cluster>-kubeconfig` Secret (`RemoteClusters`).
 Machines' status is written with update_status (optimistic concurrency), so conditions the
@@ -60,6 +61,9 @@ MHC = ("cluster.x-k8s.io/v1beta2", "MachineHealthCheck")
 NODE = ("v1", "Node")
 DEFAULT_NODE_STARTUP_TIMEOUT = 600
 REMEDIATION_ALLOWED_CONDITION = "RemediationAllowed"
+NODE_RECHECK = 10.0
+"""Seconds between looks at the Nodes of healthy targets. Upstream watches workload-cluster
+Nodes through its cluster cache; Shipyard has no cross-cluster watches yet, so it polls."""
 _RANGE = re.compile(r"^\[([0-9]+)-([0-9]+)\]$")
 
 log = logs.get_logger(__name__)
@@ -240,6 +244,8 @@ class MachineHealthCheckReconciler:
         waits = [h.recheck_after for _, h in verdicts if h.recheck_after is not None]
         if remote is None and targets:
             waits.append(30.0)
+        elif any((m.get("status") or {}).get("nodeRef") for m in targets):
+            waits.append(NODE_RECHECK)
         return Result(requeue_after=max(min(waits), 1.0)) if waits else Result()
 
     async def _patch_status(self, mhc: Object, status: dict[str, Any]) -> None:
