@@ -177,3 +177,38 @@ async def test_deletion_removes_machines_then_finalizer() -> None:
     await reconcile(fake, times=2)
     assert await machines(fake) == []
     assert (await fake.list(V1B2, "MachineSet", NS))["items"] == []
+
+
+async def test_remediation_respects_deployment_max_in_flight() -> None:
+    fake = await capi_fake()
+    await fake.create({"apiVersion": V1B2, "kind": "MachineDeployment",
+                       "metadata": {"name": "md", "namespace": NS},
+                       "spec": {"clusterName": "c1", "replicas": 3,
+                                "remediation": {"maxInFlight": 1},
+                                "selector": {"matchLabels": {"pool": "ms"}},
+                                "template": machine_set("ms", 0)["spec"]["template"]}})
+    md = await fake.get(V1B2, "MachineDeployment", "md", NS)
+    ms = machine_set("ms", 3)
+    ms["metadata"]["ownerReferences"] = [{"apiVersion": V1B2, "kind": "MachineDeployment",
+                                          "name": "md", "uid": md["metadata"]["uid"],
+                                          "controller": True}]
+    ms["metadata"]["labels"] = {"cluster.x-k8s.io/deployment-name": "md"}
+    await fake.create(ms)
+    await reconcile(fake)
+    found = await machines(fake)
+    assert all(m["metadata"]["labels"]["cluster.x-k8s.io/deployment-name"] == "md"
+               for m in found)
+    unhealthy = [{"type": t, "status": "False", "reason": "Test", "message": "",
+                  "lastTransitionTime": "2026-01-01T00:00:00Z"}
+                 for t in ("HealthCheckSucceeded", "OwnerRemediated")]
+    for m in found:
+        # A finalizer keeps deleted machines around, as the Machine controller's would.
+        await fake.patch(V1B2, "Machine", m["metadata"]["name"],
+                         {"metadata": {"finalizers": ["test/hold"]}}, NS)
+        await fake.patch(V1B2, "Machine", m["metadata"]["name"],
+                         {"status": {"conditions": unhealthy}}, NS, subresource="status")
+    await reconcile(fake)
+    deleting = [m for m in await machines(fake) if m["metadata"].get("deletionTimestamp")]
+    assert len(deleting) == 1  # maxInFlight 1
+    await reconcile(fake)
+    assert sum(1 for m in await machines(fake) if m["metadata"].get("deletionTimestamp")) == 1
