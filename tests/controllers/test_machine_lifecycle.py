@@ -181,3 +181,30 @@ async def test_node_deletion_is_given_up_after_the_node_deletion_timeout(env: En
     workload = await env.workloads.client(f"{env.namespace}/t1")
     nodes = (await workload.list("v1", "Node"))["items"]
     assert [n["metadata"]["name"] for n in nodes] == ["t1-m0"]  # the timeout gave up on it
+
+
+async def test_node_changes_in_the_workload_cluster_reach_the_machine(env: Env) -> None:
+    await start_cluster(env, "n1")
+    await env.create(infra_machine("n1-m0"))
+    await env.create(machine("n1-m0", "n1", control_plane=True))
+    await eventually(running_check(env, "n1-m0"), "Machine Running")
+    workload = await env.workload_client("n1")
+    try:
+        await workload.patch("v1", "Node", "n1-m0", {"status": {"conditions": [
+            {"type": "Ready", "status": "False", "reason": "KubeletNotReady",
+             "message": "container runtime is down"}]}}, subresource="status")
+
+        async def node_reason(reason: str) -> Object | None:
+            m = await env.get(V2, "Machine", "n1-m0")
+            return m if condition(m, "NodeHealthy").get("reason") == reason else None
+
+        m = await eventually(lambda: node_reason("NodeNotReady"), "NodeHealthy NodeNotReady")
+        assert condition(m, "NodeReady")["message"] == "container runtime is down"
+        assert condition(m, "Ready")["status"] == "False"
+
+        await workload.delete("v1", "Node", "n1-m0")
+        m = await eventually(lambda: node_reason("NodeDeleted"), "NodeHealthy NodeDeleted")
+        assert condition(m, "NodeHealthy")["status"] == "False"
+        assert m["status"]["nodeRef"] == {"name": "n1-m0"}
+    finally:
+        await workload.close()

@@ -16,8 +16,10 @@ Contract, per reconcile of a Machine (v1beta2, plain dicts):
 - node: with a providerID, the workload cluster is reached through the `<cluster>-kubeconfig`
   Secret (`remote.RemoteClusters`); the Node whose `spec.providerID` matches becomes
   `status.nodeRef`, gets the cluster/machine annotations, and its Ready condition becomes
-  NodeReady/NodeHealthy. Nodes are not watched across clusters, so waiting for one polls every
-  `NODE_POLL` seconds.
+  NodeReady/NodeHealthy. Each workload cluster's Nodes are watched by an informer
+  (`RemoteClusters.nodes`) whose events wake the Machine with the Node's providerID; an
+  unreachable cluster is retried every `NODE_POLL` seconds. The informer is dropped when the
+  last Machine of a deleting (or vanished) Cluster is gone.
 - phase Pending → Provisioning (bootstrap data) → Provisioned (infrastructure) → Running
   (nodeRef) → Deleting; conditions BootstrapConfigReady, InfrastructureReady, NodeReady,
   NodeHealthy, Deleting, Paused, UpToDate (standalone Machines), Ready and Available (Ready for
@@ -44,14 +46,24 @@ from shipyard.controllers.cluster import provisioned
 from shipyard.controllers.external import ContractVersionNotFound, ExternalObjects, ExternalTracker
 from shipyard.controllers.kinds import CLUSTER, MACHINE, NODE
 from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer, snapshot
-from shipyard.controllers.remote import RemoteClusters, RemoteUnavailable
+from shipyard.controllers.remote import PROVIDER_ID_INDEX, RemoteClusters, RemoteUnavailable
 from shipyard.controllers.setup import Options
-from shipyard.runtime import Manager, Request, Result, for_owner, logs
+from shipyard.runtime import (
+    Cache,
+    Controller,
+    EnqueueHandler,
+    Manager,
+    Request,
+    Result,
+    for_owner,
+    logs,
+)
 
 log = logs.get_logger(__name__)
 
 NODE_POLL = 1.0
-"""Seconds between looks for a Machine's Node (workload clusters are not watched)."""
+"""Seconds between retries while a workload cluster cannot be reached."""
+MACHINE_PROVIDER_ID_INDEX = "machine.cluster.x-k8s.io/providerID"
 DEFAULT_NODE_DELETION_TIMEOUT = 10
 
 
@@ -74,9 +86,24 @@ class MachineReconciler:
         self.machines = mgr.informer(MACHINE).cache
         self.clusters = mgr.informer(CLUSTER).cache
         self.external = ExternalObjects(mgr.client)
-        self.remote = RemoteClusters(mgr.client, options.remote_client_factory)
+        mgr.informer(MACHINE).add_indexer(MACHINE_PROVIDER_ID_INDEX, _machine_provider_id)
+        self.remote = RemoteClusters(mgr.client, options.remote_client_factory,
+                                     node_handlers=self._node_handler)
         self.tracker: ExternalTracker | None = None
+        self.controller: Controller | None = None
         self.node_poll = NODE_POLL
+
+    def _node_handler(self, namespace: str, cluster_name: str) -> EnqueueHandler:
+        """Node events of one workload cluster wake the Machines with that providerID."""
+        def to_machines(node: Object) -> list[Request]:
+            return [Request(namespace, m["metadata"]["name"])
+                    for pid in _machine_provider_id(node)
+                    for m in self.machines.by_index(MACHINE_PROVIDER_ID_INDEX, pid)
+                    if m["metadata"].get("namespace") == namespace
+                    and m["spec"].get("clusterName") == cluster_name]
+
+        assert self.controller is not None, "setup() wires the controller before any reconcile"
+        return EnqueueHandler(self.controller.queue, to_machines)
 
     def map_cluster_to_machines(self, cluster: Object) -> list[Request]:
         namespace = cluster["metadata"].get("namespace") or ""
@@ -240,7 +267,8 @@ class MachineReconciler:
         namespace = machine["metadata"]["namespace"]
         try:
             remote = await self.remote.client(namespace, cluster["metadata"]["name"])
-            node = await self._find_node(remote, provider_id, status.get("nodeRef"))
+            nodes = await self.remote.nodes(namespace, cluster["metadata"]["name"])
+            node = _find_node(nodes.cache, provider_id, status.get("nodeRef"))
         except (RemoteUnavailable, StatusError, OSError) as e:
             self._node_conditions(machine, "Unknown", "InspectionFailed",
                                   f"Cannot reach the workload cluster: {e}")
@@ -252,7 +280,7 @@ class MachineReconciler:
                 return None
             self._node_conditions(machine, "Unknown", "NodeDoesNotExist",
                                   f"Waiting for a Node with spec.providerID {provider_id}")
-            return self.node_poll
+            return None  # the Node informer wakes us when it registers
         status["nodeRef"] = {"name": node["metadata"]["name"]}
         node_info = (node.get("status") or {}).get("nodeInfo")
         if node_info:
@@ -263,25 +291,12 @@ class MachineReconciler:
         if ready is None:
             self._node_conditions(machine, "Unknown", "NodeReadyUnknown",
                                   "Node has no Ready condition yet")
-            return self.node_poll
+            return None
         state = str(ready.get("status"))
         self._node_conditions(machine, state if state in ("True", "False") else "Unknown",
                               "NodeReady" if state == "True" else "NodeNotReady",
                               str(ready.get("message") or ""))
         return None
-
-    async def _find_node(self, remote: ReaderWriter, provider_id: str,
-                         node_ref: dict[str, Any] | None) -> Object | None:
-        if node_ref:
-            try:
-                node = await remote.get(*NODE, node_ref["name"])
-            except NotFound:
-                return None
-            if (node.get("spec") or {}).get("providerID") == provider_id:
-                return node
-        nodes = await remote.list(*NODE)
-        return next((n for n in nodes["items"]
-                     if (n.get("spec") or {}).get("providerID") == provider_id), None)
 
     async def _annotate_node(self, remote: ReaderWriter, node: Object, machine: Object,
                              cluster: Object) -> None:
@@ -422,7 +437,18 @@ class MachineReconciler:
             await patch(self.client, before, machine)
         except NotFound:
             pass
+        if cluster is None or _is_deleting(cluster):
+            await self._forget_if_last(machine)
         return Result()
+
+    async def _forget_if_last(self, machine: Object) -> None:
+        """Stop watching a going cluster's Nodes once none of its Machines is left."""
+        namespace, cluster_name = machine["metadata"]["namespace"], machine["spec"]["clusterName"]
+        others = [m for m in self.machines.list(namespace)
+                  if m["spec"].get("clusterName") == cluster_name
+                  and m["metadata"]["name"] != machine["metadata"]["name"]]
+        if not others:
+            await self.remote.forget(namespace, cluster_name)
 
     async def _delete_node(self, machine: Object, node_name: str) -> float | None:
         """Delete the Node; None when done (or given up after the timeout), else retry in."""
@@ -451,6 +477,20 @@ class MachineReconciler:
         return Result()
 
 
+def _machine_provider_id(obj: Object) -> list[str]:
+    pid = (obj.get("spec") or {}).get("providerID")
+    return [str(pid)] if pid else []
+
+
+def _find_node(nodes: Cache, provider_id: str, node_ref: dict[str, Any] | None) -> Object | None:
+    if node_ref:
+        node = nodes.get(str(node_ref["name"]))
+        if node is not None and (node.get("spec") or {}).get("providerID") == provider_id:
+            return node
+    found = nodes.by_index(PROVIDER_ID_INDEX, provider_id)
+    return found[0] if found else None
+
+
 def _min(a: float | None, b: float | None) -> float | None:
     values = [v for v in (a, b) if v is not None]
     return min(values) if values else None
@@ -463,4 +503,5 @@ async def setup(mgr: Manager, options: Options) -> None:
         "machine", reconciler, for_=MACHINE,
         watches=[(CLUSTER, reconciler.map_cluster_to_machines)],
         max_concurrent_reconciles=options.concurrency.get("machine", 10))
+    reconciler.controller = controller
     reconciler.tracker = ExternalTracker(mgr, controller, for_owner(GVK(*MACHINE)))
