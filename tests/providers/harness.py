@@ -40,7 +40,7 @@ CORE = ["shipyard.controllers.cluster:setup", "shipyard.controllers.machine:setu
 """Only the controllers under test here: the others are tested on their own."""
 
 
-def _install(api: HTTP, manifest: dict[str, Any]) -> None:
+def install_crd(api: HTTP, manifest: dict[str, Any]) -> None:
     """Create a CRD unless present (other modules install the same ones), wait Established."""
     name = manifest["metadata"]["name"]
     if api.get(f"{CRD_PATH}/{name}").status != 200:
@@ -61,7 +61,7 @@ def capi(server: Server) -> Iterator[Server]:
     api = server.client()
     manifests = [yaml.safe_load(p.read_text()) for p in sorted(crdgen.CRDS_DIR.glob("*.yaml"))]
     for manifest in [*manifests, *types.crd_manifests(), *bootstrap_types.crd_manifests()]:
-        _install(api, manifest)
+        install_crd(api, manifest)
     yield server
     api.pool.clear()
 

@@ -20,8 +20,9 @@ Contract, per reconcile of a Cluster (v1beta2, plain dicts):
 - conditions (v1beta2): InfrastructureReady, ControlPlaneInitialized, ControlPlaneAvailable,
   WorkersAvailable, ControlPlaneMachinesReady, WorkerMachinesReady, Deleting, Paused, and the
   summaries Available and Ready; v1beta1 Ready/InfrastructureReady/ControlPlaneReady/
-  ControlPlaneInitialized under status.deprecated.v1beta1. Replica counters for
-  status.controlPlane (without a control plane provider) and status.workers.
+  ControlPlaneInitialized under status.deprecated.v1beta1. Replica counters: status.controlPlane
+  from the control plane object's spec/status replicas (or, without one, from the control-plane
+  Machines) and status.workers from the other Machines.
 - deletion: delete the MachineDeployments, MachineSets and Machines the Cluster owns, wait until
   no MachineDeployment, MachineSet or Machine of the cluster is left, then delete the control
   plane and wait for it, then the infrastructure cluster and wait for it, then drop the finalizer.
@@ -201,6 +202,14 @@ class ClusterReconciler:
                 available = ("False", "ControlPlaneDoesNotExist", message)
             else:
                 cp_status = cp.get("status") or {}
+                counters = {k: cp_status[k] for k in (
+                    "replicas", "readyReplicas", "availableReplicas", "upToDateReplicas")
+                    if isinstance(cp_status.get(k), int)}
+                desired = (cp.get("spec") or {}).get("replicas")
+                if isinstance(desired, int):
+                    counters["desiredReplicas"] = desired
+                if counters:
+                    cluster["status"]["controlPlane"] = counters
                 initialized = already or bool(
                     (cp_status.get("initialization") or {}).get("controlPlaneInitialized")
                     or cp_status.get("initialized"))
