@@ -14,13 +14,13 @@ from tests.providers.harness import (
     INFRA,
     V2,
     Env,
-    install_crd,
     capi,
     cluster,
     condition,
     env,
     eventually,
     infra_cluster,
+    install_crd,
 )
 
 __all__ = ["capi", "env"]
