@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from shipyard.cli.apiserver import apiserver
+from shipyard.cli.controllers import controllers
 from shipyard.cli.management import management
 
 
@@ -18,6 +19,7 @@ def main() -> None:
 
 
 main.add_command(apiserver)
+main.add_command(controllers)
 main.add_command(management)
 
 if __name__ == "__main__":
