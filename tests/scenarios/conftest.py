@@ -110,6 +110,52 @@ class ControllerProcess:
         return self.log.read_text(errors="replace")[-3000:]
 
 
+class MachineWatcher:
+    """Follows every Machine event in a namespace and keeps the lowest count of Machines that
+    are Available and not deleting, and the highest count of Machines not deleting (a Machine
+being deleted no longer counts against maxSurge), seen at any event."""
+
+    def __init__(self, kube: Client, namespace: str) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.current: dict[str, Object] = {}
+        self.lowest_available: int | None = None
+        self.highest_total = 0
+        self.events = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        listed = await self.kube.list(V2, "Machine", self.namespace)
+        for m in listed["items"]:
+            self.current[m["metadata"]["name"]] = m
+        self._observe()
+        self._task = asyncio.create_task(self._run(listed["metadata"]["resourceVersion"]))
+
+    async def _run(self, rv: str) -> None:
+        async for event in self.kube.watch(V2, "Machine", self.namespace,
+                                               resource_version=rv):
+            obj = event["object"]
+            if event["type"] == "BOOKMARK":
+                continue
+            self.events += 1
+            if event["type"] == "DELETED":
+                self.current.pop(obj["metadata"]["name"], None)
+            else:
+                self.current[obj["metadata"]["name"]] = obj
+            self._observe()
+
+    def _observe(self) -> None:
+        count = sum(1 for m in self.current.values() if available(m))
+        self.lowest_available = (count if self.lowest_available is None
+                                 else min(self.lowest_available, count))
+        self.highest_total = max(self.highest_total, sum(
+            1 for m in self.current.values() if not m["metadata"].get("deletionTimestamp")))
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
 # ----------------------------------------------------------------------------- manifests
 
 def workload_cluster(name: str = "c1") -> list[Object]:
