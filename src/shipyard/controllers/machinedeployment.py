@@ -113,6 +113,24 @@ def state_of(ms: Object) -> rollout.MachineSetState:
         available=int((ms.get("status") or {}).get("availableReplicas") or 0),
         created=str(ms["metadata"].get("creationTimestamp") or ""))
 
+INVALID_SPEC_REASON = "InvalidSpec"
+
+
+def spec_problem(spec: dict[str, Any]) -> str | None:
+    """Why the controller cannot act on `spec` (upstream's webhook rejects these), or None."""
+    selector = label_selector_from_dict(spec.get("selector") or {})
+    if not selector.matches(((spec.get("template") or {}).get("metadata") or {}).get(
+            "labels") or {}):
+        return "spec.selector does not match spec.template.metadata.labels"
+    _, rolling = rollout.strategy_of(spec)
+    for field in ("maxSurge", "maxUnavailable"):
+        try:
+            rollout.scaled_value(rolling.get(field), rollout.replicas_of(spec), True)
+        except ValueError as e:
+            return (f"spec.rollout.strategy.rollingUpdate.{field}: Invalid value: "
+                    f"{rolling.get(field)!r}: must be either an int or a percentage: {e}")
+    return None
+
 
 class MachineDeploymentReconciler:
     def __init__(self, client: ReaderWriter, *, rng: random.Random | None = None) -> None:
@@ -141,11 +159,10 @@ class MachineDeploymentReconciler:
             return await self._reconcile_delete(md, sets)
         md = await self._ensure_metadata(md, cluster)
         spec = md.get("spec") or {}
-        selector = label_selector_from_dict(spec.get("selector") or {})
-        if not selector.matches(((spec.get("template") or {}).get("metadata") or {}).get(
-                "labels") or {}):
-            raise TerminalError(f"MachineDeployment {req}: spec.selector does not match "
-                                f"spec.template.metadata.labels")
+        problem = spec_problem(spec)
+        if problem is not None:
+            await self._report_invalid(md, problem)
+            raise TerminalError(f"MachineDeployment {req}: {problem}")
         if not spec.get("paused"):
             sets = await self._rollout(md, sets)
         await self._update_status(md, sets)
@@ -188,6 +205,16 @@ class MachineDeploymentReconciler:
         if cluster is not None:
             changed = ensure_owner_reference(md, owner_reference(cluster)) or changed
         return await self.client.update(md) if changed else md
+
+    async def _report_invalid(self, md: Object, problem: str) -> None:
+        """A spec the controller cannot act on (what upstream's webhook would have refused)
+        is reported on the Available condition, so that users see it without the logs."""
+        holder: Object = {"metadata": md["metadata"],
+                          "status": copy.deepcopy(md.get("status") or {})}
+        conditions.set_condition(holder, AVAILABLE_CONDITION, "False", INVALID_SPEC_REASON,
+                                 problem)
+        if holder["status"] != md.get("status"):
+            await self._patch_status(md, holder["status"])
 
     async def _patch_status(self, obj: Object, status: dict[str, Any]) -> None:
         await self.client.patch(str(obj["apiVersion"]), str(obj["kind"]),
@@ -405,8 +432,13 @@ class MachineDeploymentReconciler:
                                      NOT_ROLLING_OUT_REASON)
         spec_total = sum(rollout.replicas_of(ms.get("spec") or {}) for ms in sets)
         if replicas < desired or spec_total < desired:
+            message = f"Scaling up from {replicas} to {desired} replicas"
+            blocked = [f"* MachineSet {ms['metadata']['name']}: {reason}" for ms in sets
+                       for reason in _blocked_reasons(ms)]
+            if blocked:
+                message += " is blocked because:\n" + "\n".join(blocked)
             conditions.set_condition(holder, SCALING_UP_CONDITION, "True", SCALING_UP_REASON,
-                                     f"Scaling up from {replicas} to {desired} replicas")
+                                     message)
         else:
             conditions.set_condition(holder, SCALING_UP_CONDITION, "False",
                                      NOT_SCALING_UP_REASON)
@@ -427,6 +459,14 @@ class MachineDeploymentReconciler:
         pausing.set_paused_condition(None, holder)
         if status != md.get("status"):
             await self._patch_status(md, status)
+
+
+def _blocked_reasons(ms: Object) -> list[str]:
+    """The reasons a MachineSet's ScalingUp condition gives for being blocked."""
+    message = str((conditions.get_condition(ms, SCALING_UP_CONDITION) or {}).get("message")
+                  or "")
+    _, sep, reasons = message.partition(" is blocked because:\n")
+    return [r.removeprefix("* ") for r in reasons.splitlines()] if sep else []
 
 
 async def setup(mgr: Manager, options: Options) -> None:

@@ -56,7 +56,7 @@ from shipyard.apimachinery.errors import Conflict, NotFound
 from shipyard.apimachinery.selectors import label_selector_from_dict, label_selector_to_string
 from shipyard.client.interfaces import GVK, Object, ReaderWriter
 from shipyard.controllers import conditions, msutil, pausing, rollout
-from shipyard.controllers.external import ExternalObjects
+from shipyard.controllers.external import ContractVersionNotFound, ExternalObjects
 from shipyard.controllers.ownership import (
     controller_of,
     ensure_owner_reference,
@@ -140,7 +140,13 @@ class MachineSetReconciler:
         await self._sync_machines(ms, md, machines)
         if await self._remediate(ms, md, machines):
             machines = await self._machines(ms)
-        await self._sync_replicas(ms, md, machines)
+        try:
+            await self._sync_replicas(ms, md, machines)
+        except (NotFound, ContractVersionNotFound) as e:
+            # A missing template or an unknown kind: say so on ScalingUp, retry with backoff
+            # (the template may yet be created).
+            await self._update_status(ms, md, await self._machines(ms), blocked=str(e))
+            raise
         machines = await self._machines(ms)
         await self._update_status(ms, md, machines)
         return Result()
@@ -385,7 +391,7 @@ class MachineSetReconciler:
         log.info("created machine %s", name)
 
     async def _update_status(self, ms: Object, md: Object | None,
-                             machines: list[Object]) -> None:
+                             machines: list[Object], *, blocked: str | None = None) -> None:
         spec = ms.get("spec") or {}
         replicas = rollout.replicas_of(spec)
         status = copy.deepcopy(ms.get("status") or {})
@@ -404,8 +410,11 @@ class MachineSetReconciler:
         holder: Object = {"metadata": ms["metadata"], "status": status}
         current = len(machines)
         if current < replicas:
+            message = f"Scaling up from {current} to {replicas} replicas"
+            if blocked:
+                message += f" is blocked because:\n* {blocked}"
             conditions.set_condition(holder, SCALING_UP_CONDITION, "True", SCALING_UP_REASON,
-                                     f"Scaling up from {current} to {replicas} replicas")
+                                     message)
         else:
             conditions.set_condition(holder, SCALING_UP_CONDITION, "False",
                                      NOT_SCALING_UP_REASON)
