@@ -100,6 +100,10 @@ async def test_bad_deployments_are_reported_and_a_good_one_still_converges(env: 
     await env.create({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
                       "kind": "InMemoryMachineTemplate", "metadata": {"name": "nope"},
                       "spec": {"template": {"spec": {}}}})
+    # Templates are not watched (as upstream): the set retries on its error backoff, which a
+    # change to the set itself cuts short.
+    await env.kube.patch(V2, "MachineSet", sets[0]["metadata"]["name"], {"metadata": {
+        "annotations": {"example.com/nudge": "1"}}}, ns)
     await env.kube.patch(V2, "MachineDeployment", "surge", {"spec": {"rollout": {"strategy": {
         "rollingUpdate": {"maxSurge": "50%"}}}}}, ns)
     await eventually(lambda: converged(env.kube, ns, "missing", 1), "missing fixed",

@@ -62,7 +62,8 @@ async def test_three_workers_come_up_ready_and_available_up_the_tree(env: Env) -
         md = await env.kube.get(V2, "MachineDeployment", "md", ns)
         cl = await env.kube.get(V2, "Cluster", "c1", ns)
         if ((ms.get("status") or {}).get("readyReplicas") != 3
-                or true(md, "Available")
+                or true(ms, "MachinesReady", "MachinesUpToDate")
+                or true(md, "Available", "MachinesReady", "MachinesUpToDate")
                 or true(cl, "InfrastructureReady", "ControlPlaneInitialized",
                         "ControlPlaneAvailable", "WorkersAvailable", "WorkerMachinesReady",
                         "ControlPlaneMachinesReady", "Available", "Ready")):

@@ -40,11 +40,17 @@ from shipyard.api.core.constants import (
     MACHINE_DEPLOYMENT_NAME_LABEL,
     MACHINE_DEPLOYMENT_UNIQUE_LABEL,
     MACHINE_SET_NAME_LABEL,
+    MACHINES_READY_CONDITION,
+    MACHINES_UP_TO_DATE_CONDITION,
     MAX_REPLICAS_ANNOTATION,
+    NO_REPLICAS_REASON,
     NOT_AVAILABLE_REASON,
+    NOT_READY_REASON,
     NOT_ROLLING_OUT_REASON,
     NOT_SCALING_DOWN_REASON,
     NOT_SCALING_UP_REASON,
+    NOT_UP_TO_DATE_REASON,
+    READY_REASON,
     REVISION_ANNOTATION,
     ROLLING_OUT_CONDITION,
     ROLLING_OUT_REASON,
@@ -52,6 +58,7 @@ from shipyard.api.core.constants import (
     SCALING_DOWN_REASON,
     SCALING_UP_CONDITION,
     SCALING_UP_REASON,
+    UP_TO_DATE_REASON,
 )
 from shipyard.apimachinery.errors import Conflict, NotFound
 from shipyard.apimachinery.selectors import label_selector_from_dict
@@ -424,6 +431,10 @@ class MachineDeploymentReconciler:
             "availableReplicas": available,
             "unavailableReplicas": max(replicas - available, 0)}
         holder: Object = {"metadata": md["metadata"], "status": status}
+        for type_, ok, not_ok in ((MACHINES_READY_CONDITION, READY_REASON, NOT_READY_REASON),
+                                  (MACHINES_UP_TO_DATE_CONDITION, UP_TO_DATE_REASON,
+                                   NOT_UP_TO_DATE_REASON)):
+            _summarize_sets(holder, type_, sets, ok, not_ok)
         if up_to_date < replicas:
             conditions.set_condition(holder, ROLLING_OUT_CONDITION, "True", ROLLING_OUT_REASON,
                                      f"Rolling out: {replicas - up_to_date} not up-to-date")
@@ -459,6 +470,28 @@ class MachineDeploymentReconciler:
         pausing.set_paused_condition(None, holder)
         if status != md.get("status"):
             await self._patch_status(md, status)
+
+
+def _summarize_sets(holder: Object, type_: str, sets: list[Object], ok: str,
+                    not_ok: str) -> None:
+    """MachinesReady/MachinesUpToDate of a deployment from those of its MachineSets (each
+    summarizes its machines): True when all are True, else the worst, with their messages."""
+    worst, messages = "True", []
+    for ms in sets:
+        cond = conditions.get_condition(ms, type_) or {}
+        status = str(cond.get("status") or "Unknown")
+        if status != "True":
+            messages.append(f"MachineSet {ms['metadata']['name']}: "
+                            f"{cond.get('message') or status}")
+            worst = "False" if status == "False" or worst == "False" else "Unknown"
+    if not sets:
+        conditions.set_condition(holder, type_, "True", NO_REPLICAS_REASON)
+    elif worst == "True":
+        conditions.set_condition(holder, type_, "True", ok)
+    else:
+        conditions.set_condition(holder, type_, worst,  # type: ignore[arg-type]
+                                 not_ok if worst == "False" else f"{ok}Unknown",
+                                 "; ".join(messages))
 
 
 def _blocked_reasons(ms: Object) -> list[str]:

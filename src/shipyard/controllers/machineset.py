@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Callable
 from typing import Any
 
 from shipyard.api.core.constants import (
@@ -41,9 +42,14 @@ from shipyard.api.core.constants import (
     MACHINE_SET_FINALIZER,
     MACHINE_SET_NAME_LABEL,
     MACHINE_UP_TO_DATE_CONDITION,
+    MACHINES_READY_CONDITION,
+    MACHINES_UP_TO_DATE_CONDITION,
+    NO_REPLICAS_REASON,
+    NOT_READY_REASON,
     NOT_SCALING_DOWN_REASON,
     NOT_SCALING_UP_REASON,
     NOT_UP_TO_DATE_REASON,
+    READY_REASON,
     SCALING_DOWN_CONDITION,
     SCALING_DOWN_REASON,
     SCALING_UP_CONDITION,
@@ -408,6 +414,11 @@ class MachineSetReconciler:
         v1.update(readyReplicas=ready, availableReplicas=available,
                   fullyLabeledReplicas=len(machines))
         holder: Object = {"metadata": ms["metadata"], "status": status}
+        summarize_machines(holder, MACHINES_READY_CONDITION, machines, msutil.is_ready,
+                           READY_REASON, NOT_READY_REASON, "not ready")
+        summarize_machines(holder, MACHINES_UP_TO_DATE_CONDITION, machines,
+                           lambda m: machine_up_to_date(m, ms, md), UP_TO_DATE_REASON,
+                           NOT_UP_TO_DATE_REASON, "not up-to-date")
         current = len(machines)
         if current < replicas:
             message = f"Scaling up from {current} to {replicas} replicas"
@@ -428,6 +439,22 @@ class MachineSetReconciler:
         pausing.set_paused_condition(None, holder)
         if status != ms.get("status"):
             await self._patch_status(ms, status)
+
+
+def summarize_machines(holder: Object, type_: str, machines: list[Object],
+                       good: Callable[[Object], bool], ok: str, not_ok: str,
+                       what: str) -> None:
+    """Upstream's MachinesReady/MachinesUpToDate: True when every machine is good (reason
+    NoReplicas without machines), else False naming the first few that are not."""
+    bad = sorted(str(m["metadata"]["name"]) for m in machines if not good(m))
+    if not machines:
+        conditions.set_condition(holder, type_, "True", NO_REPLICAS_REASON)
+    elif bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        conditions.set_condition(holder, type_, "False", not_ok,
+                                 f"Machines {', '.join(bad[:3])}{more} {what}")
+    else:
+        conditions.set_condition(holder, type_, "True", ok)
 
 
 def machine_set_of_machine(obj: Object) -> list[Request]:
