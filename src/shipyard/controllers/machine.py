@@ -46,6 +46,7 @@ from shipyard.controllers.cluster import provisioned
 from shipyard.controllers.external import ContractVersionNotFound, ExternalObjects, ExternalTracker
 from shipyard.controllers.kinds import CLUSTER, MACHINE, NODE
 from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer, snapshot
+from shipyard.controllers.predicates import cluster_update_relevant
 from shipyard.controllers.remote import PROVIDER_ID_INDEX, RemoteClusters, RemoteUnavailable
 from shipyard.controllers.setup import Options
 from shipyard.runtime import (
@@ -501,7 +502,8 @@ async def setup(mgr: Manager, options: Options) -> None:
     options.closers.append(reconciler.remote.aclose)
     controller = await mgr.new_controller(
         "machine", reconciler, for_=MACHINE,
-        watches=[(CLUSTER, reconciler.map_cluster_to_machines)],
         max_concurrent_reconciles=options.concurrency.get("machine", 10))
+    controller.watch(mgr.informer(CLUSTER), reconciler.map_cluster_to_machines,
+                     update_predicate=cluster_update_relevant)
     reconciler.controller = controller
     reconciler.tracker = ExternalTracker(mgr, controller, for_owner(GVK(*MACHINE)))

@@ -22,7 +22,13 @@ import uuid
 
 from shipyard.runtime import logs
 from shipyard.runtime.clock import Clock
-from shipyard.runtime.handlers import EnqueueHandler, MapFunc, Predicate, for_object
+from shipyard.runtime.handlers import (
+    EnqueueHandler,
+    MapFunc,
+    Predicate,
+    UpdatePredicate,
+    for_object,
+)
 from shipyard.runtime.informers import Informer
 from shipyard.runtime.metrics import Metrics, default_metrics
 from shipyard.runtime.queueing import ShutDown, WorkQueue
@@ -63,11 +69,14 @@ class Controller:
         self._active = self.metrics.active_workers.labels(controller=name)
 
     def watch(self, informer: Informer, map_fn: MapFunc = for_object,
-              predicate: Predicate | None = None) -> None:
-        """Enqueue `map_fn(obj)` for every event of `informer` (filtered by `predicate`)."""
+              predicate: Predicate | None = None,
+              update_predicate: UpdatePredicate | None = None) -> None:
+        """Enqueue `map_fn(obj)` for every event of `informer` (filtered by `predicate`;
+        updates also by `update_predicate(old, new)`)."""
         if informer not in self.sources:
             self.sources.append(informer)
-        informer.add_event_handler(EnqueueHandler(self.queue, map_fn, predicate))
+        informer.add_event_handler(EnqueueHandler(self.queue, map_fn, predicate,
+                                                  update_predicate))
 
     @property
     def started(self) -> bool:

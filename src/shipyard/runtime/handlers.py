@@ -10,7 +10,10 @@ dropped (level-based). Three mappings cover what controllers need:
 - any function from an object to requests, e.g. by labels (`Watches(..., map_fn)`).
 
 For an update, both the old and the new object are mapped, so a child that moves to a new owner
-wakes both owners.
+wakes both owners. An `UpdatePredicate(old, new)` drops updates that do not matter to the
+watcher (controller-runtime's `UpdateFunc` predicates, e.g. upstream's "cluster infrastructure
+became provisioned"): a Cluster whose status counters change on every Machine event must not
+wake all of its Machines each time.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from shipyard.runtime.reconcile import Request
 
 MapFunc = Callable[[Object], Iterable[Request]]
 Predicate = Callable[[Object], bool]
+UpdatePredicate = Callable[[Object, Object], bool]
 
 
 class RequestSink(Protocol):
@@ -57,10 +61,12 @@ class EnqueueHandler:
     """An `EventHandler` adding the mapped requests to a queue (optionally filtered)."""
 
     def __init__(self, queue: RequestSink, map_fn: MapFunc = for_object,
-                 predicate: Predicate | None = None) -> None:
+                 predicate: Predicate | None = None,
+                 update_predicate: UpdatePredicate | None = None) -> None:
         self.queue = queue
         self.map_fn = map_fn
         self.predicate = predicate
+        self.update_predicate = update_predicate
 
     def _enqueue(self, *objs: Object) -> None:
         seen: set[Request] = set()
@@ -76,6 +82,8 @@ class EnqueueHandler:
         self._enqueue(obj)
 
     def on_update(self, old: Object, new: Object) -> None:
+        if self.update_predicate is not None and not self.update_predicate(old, new):
+            return
         self._enqueue(old, new)
 
     def on_delete(self, obj: Object) -> None:

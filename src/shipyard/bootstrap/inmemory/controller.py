@@ -23,6 +23,7 @@ from shipyard.client.interfaces import Object, ReaderWriter
 from shipyard.controllers import conditions, ownership, pausing
 from shipyard.controllers.kinds import CLUSTER, MACHINE
 from shipyard.controllers.patching import patch, snapshot
+from shipyard.controllers.predicates import cluster_update_relevant
 from shipyard.runtime import Manager, Request, Result, logs
 
 from . import types
@@ -111,6 +112,10 @@ class InMemoryBootstrapConfigReconciler:
 
 async def setup(mgr: Manager, concurrency: int = 10) -> None:
     reconciler = InMemoryBootstrapConfigReconciler(mgr)
-    await mgr.new_controller("inmemorybootstrapconfig", reconciler, for_=types.CONFIG,
-                             watches=[(CLUSTER, reconciler.map_cluster)],
-                             max_concurrent_reconciles=concurrency)
+    controller = await mgr.new_controller("inmemorybootstrapconfig", reconciler,
+                                          for_=types.CONFIG,
+                                          max_concurrent_reconciles=concurrency)
+    # Only Cluster changes a config acts on (pause, infrastructure provisioned), not the status
+    # counters that change with every Machine: waking all configs each time is quadratic.
+    controller.watch(mgr.informer(CLUSTER), reconciler.map_cluster,
+                     update_predicate=cluster_update_relevant)

@@ -16,6 +16,7 @@ from pathlib import Path
 from shipyard.apimachinery.errors import AlreadyExists
 from shipyard.client.interfaces import NoKindMatchError, ReaderWriter
 from shipyard.controllers.kinds import CLUSTER, MACHINE
+from shipyard.controllers.predicates import cluster_update_relevant
 from shipyard.providers.inmemory import types
 from shipyard.providers.inmemory.cluster import InMemoryClusterReconciler
 from shipyard.providers.inmemory.machine import InMemoryMachineReconciler
@@ -40,10 +41,13 @@ async def setup(mgr: Manager, options: InMemoryOptions | None = None) -> Workloa
                              watches=[(CLUSTER, clusters.map_cluster)],
                              max_concurrent_reconciles=opts.concurrency)
     machines = InMemoryMachineReconciler(mgr, workloads, opts.boot_delay)
-    await mgr.new_controller("inmemorymachine", machines, for_=types.MACHINE,
-                             watches=[(CLUSTER, machines.map_cluster),
-                                      (MACHINE, machines.map_machine)],
-                             max_concurrent_reconciles=opts.concurrency)
+    controller = await mgr.new_controller("inmemorymachine", machines, for_=types.MACHINE,
+                                          watches=[(MACHINE, machines.map_machine)],
+                                          max_concurrent_reconciles=opts.concurrency)
+    # Only Cluster changes a machine acts on: the Cluster's status counters change with every
+    # Machine, and waking all of its machines each time is quadratic.
+    controller.watch(mgr.informer(CLUSTER), machines.map_cluster,
+                     update_predicate=cluster_update_relevant)
     return workloads
 
 
