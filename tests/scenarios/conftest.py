@@ -79,7 +79,8 @@ class ControllerProcess:
                 str(server.kubeconfig), "--namespace", namespace,
                 "--metrics-bind-address", "0", "--workload-dir", str(workload_dir)]
         if leader_elect:
-            args += ["--leader-elect", "--leader-election-namespace", namespace]
+            args += ["--leader-elect", "--leader-election-namespace", namespace,
+                     "--leader-elect-lease-duration", "3"]
         self.log = log
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=out,

@@ -51,6 +51,7 @@ async def run(
     metrics_address: str,
     boot_delay: float,
     workload_dir: Path | None,
+    lease_duration: float = 15.0,
 ) -> None:
     from shipyard.bootstrap.inmemory import controller as bootstrap
     from shipyard.client import Client
@@ -66,7 +67,11 @@ async def run(
         await install_crds(client)
         election = (
             LeaderElectionConfig(name="controller-leader-election-capi",
-                                 namespace=leader_election_namespace)
+                                 namespace=leader_election_namespace,
+                                 # client-go's proportions: renew at 2/3, retry at 2/15.
+                                 lease_duration=lease_duration,
+                                 renew_deadline=lease_duration * 2 / 3,
+                                 retry_period=lease_duration * 2 / 15)
             if leader_elect else None
         )
         mgr = await core.build(client, namespace=namespace, options=options,
@@ -99,6 +104,9 @@ async def run(
 @click.option("--leader-elect/--no-leader-elect", default=False, show_default=True,
               help="Run as one of several replicas, one active, through a Lease.")
 @click.option("--leader-election-namespace", default="kube-system", show_default=True)
+@click.option("--leader-elect-lease-duration", type=click.FloatRange(min=1.0), default=15.0,
+              show_default=True, help="Seconds a standby waits before taking an unrenewed "
+              "Lease; the renew deadline and retry period follow client-go's proportions.")
 @click.option("--metrics-bind-address", default="127.0.0.1:8080", show_default=True,
               help="Where /metrics is served; 0 turns it off.")
 @click.option("--boot-delay", type=float, default=0.0, show_default=True,
@@ -112,6 +120,7 @@ def controllers(
     namespace: str | None,
     leader_elect: bool,
     leader_election_namespace: str,
+    leader_elect_lease_duration: float,
     metrics_bind_address: str,
     boot_delay: float,
     workload_dir: Path | None,
@@ -131,4 +140,5 @@ def controllers(
         kubeconfig, namespace=namespace, leader_elect=leader_elect,
         leader_election_namespace=leader_election_namespace,
         metrics_address=metrics_bind_address, boot_delay=boot_delay, workload_dir=workload_dir,
+        lease_duration=leader_elect_lease_duration,
     ))
