@@ -5,7 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from shipyard.controllers.predicates import cluster_update_relevant
+from shipyard.controllers.predicates import (
+    cluster_update_relevant,
+    machine_update_relevant_to_cluster,
+)
 
 CLUSTER: dict[str, Any] = {
     "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
@@ -44,3 +47,24 @@ def test_spec_deletion_initialization_and_control_plane_are_relevant() -> None:
     new = copy.deepcopy(CLUSTER)
     new["status"]["conditions"][1]["status"] = "True"
     assert cluster_update_relevant(CLUSTER, new)
+
+
+def test_machine_updates_reach_the_cluster_only_when_its_summary_inputs_change() -> None:
+    machine: dict[str, Any] = {
+        "metadata": {"name": "m", "labels": {"cluster.x-k8s.io/cluster-name": "c"},
+                     "resourceVersion": "1"},
+        "status": {"phase": "Provisioning",
+                   "conditions": [{"type": "Ready", "status": "False", "message": "a"}]}}
+    touched = copy.deepcopy(machine)
+    touched["metadata"]["resourceVersion"] = "2"
+    touched["status"]["conditions"][0]["message"] = "b"
+    assert not machine_update_relevant_to_cluster(machine, touched)
+    ready = copy.deepcopy(touched)
+    ready["status"]["conditions"][0]["status"] = "True"
+    assert machine_update_relevant_to_cluster(touched, ready)
+    running = copy.deepcopy(machine)
+    running["status"]["phase"] = "Running"
+    assert machine_update_relevant_to_cluster(machine, running)
+    relabelled = copy.deepcopy(machine)
+    relabelled["metadata"]["labels"]["cluster.x-k8s.io/control-plane"] = ""
+    assert machine_update_relevant_to_cluster(machine, relabelled)

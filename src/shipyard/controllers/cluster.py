@@ -39,6 +39,7 @@ from shipyard.controllers import conditions, ownership, pausing
 from shipyard.controllers.external import ContractVersionNotFound, ExternalObjects, ExternalTracker
 from shipyard.controllers.kinds import CLUSTER, MACHINE, MACHINE_DEPLOYMENT, MACHINE_SET
 from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer, snapshot
+from shipyard.controllers.predicates import machine_update_relevant_to_cluster
 from shipyard.controllers.setup import Options
 from shipyard.runtime import Manager, Request, Result, for_owner, logs
 
@@ -258,16 +259,20 @@ class ClusterReconciler:
 
     def _reconcile_machines(self, cluster: Object) -> None:
         status = cluster.setdefault("status", {})
-        machines = self._machines_of(cluster)
-        control_plane = [m for m in machines if _is_control_plane(m)]
-        workers = [m for m in machines if not _is_control_plane(m)]
+        # One pass over the machines, each machine's conditions read once: this runs on every
+        # Machine event, over all machines of the cluster (O(N) per event).
+        control_plane: list[tuple[str, dict[str, Any]]] = []
+        workers: list[tuple[str, dict[str, Any]]] = []
+        for m in self._machines_of(cluster):
+            entry = (str(m["metadata"]["name"]), _condition_statuses(m))
+            (control_plane if _is_control_plane(m) else workers).append(entry)
         if not (cluster.get("spec") or {}).get("controlPlaneRef"):
             status["controlPlane"] = _counters(control_plane)
         status["workers"] = _counters(workers)
         for type_, group in ((c.CLUSTER_CONTROL_PLANE_MACHINES_READY_CONDITION, control_plane),
                              (c.CLUSTER_WORKER_MACHINES_READY_CONDITION, workers)):
-            not_ready = sorted(m["metadata"]["name"] for m in group
-                               if not conditions.is_true(m, c.READY_CONDITION))
+            not_ready = sorted(name for name, statuses in group
+                               if statuses.get(c.READY_CONDITION) != "True")
             if not group:
                 conditions.set_condition(cluster, type_, "True", "NoReplicas")
             elif not_ready:
@@ -380,14 +385,25 @@ def _is_control_plane(machine: Object) -> bool:
     return c.MACHINE_CONTROL_PLANE_LABEL in ((machine.get("metadata") or {}).get("labels") or {})
 
 
-def _counters(machines: list[Object]) -> dict[str, int]:
+def _condition_statuses(obj: Object) -> dict[str, Any]:
+    """type → status of an object's conditions."""
+    return {cond.get("type"): cond.get("status")
+            for cond in (obj.get("status") or {}).get("conditions") or ()}
+
+
+def _counters(machines: list[tuple[str, dict[str, Any]]]) -> dict[str, int]:
+    """Replica counters from (name, condition statuses) of machines."""
+    ready = available = up_to_date = 0
+    for _, statuses in machines:
+        ready += statuses.get(c.READY_CONDITION) == "True"
+        available += statuses.get(c.AVAILABLE_CONDITION) == "True"
+        up_to_date += statuses.get(c.MACHINE_UP_TO_DATE_CONDITION) == "True"
     return {
         "desiredReplicas": len(machines),
         "replicas": len(machines),
-        "readyReplicas": sum(conditions.is_true(m, c.READY_CONDITION) for m in machines),
-        "availableReplicas": sum(conditions.is_true(m, c.AVAILABLE_CONDITION) for m in machines),
-        "upToDateReplicas": sum(conditions.is_true(m, c.MACHINE_UP_TO_DATE_CONDITION)
-                                for m in machines),
+        "readyReplicas": ready,
+        "availableReplicas": available,
+        "upToDateReplicas": up_to_date,
     }
 
 
@@ -413,7 +429,8 @@ async def setup(mgr: Manager, options: Options) -> None:
     reconciler = ClusterReconciler(mgr, options)
     controller = await mgr.new_controller(
         "cluster", reconciler, for_=CLUSTER,
-        watches=[(MACHINE, map_to_cluster), (MACHINE_SET, map_to_cluster),
-                 (MACHINE_DEPLOYMENT, map_to_cluster)],
+        watches=[(MACHINE_SET, map_to_cluster), (MACHINE_DEPLOYMENT, map_to_cluster)],
         max_concurrent_reconciles=options.concurrency.get("cluster", 10))
+    controller.watch(mgr.informer(MACHINE), map_to_cluster,
+                     update_predicate=machine_update_relevant_to_cluster)
     reconciler.tracker = ExternalTracker(mgr, controller, for_owner(GVK(*CLUSTER)))

@@ -28,6 +28,7 @@ contract, as upstream Cluster API v1beta2 (`internal/controllers/machineset`):
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import random
 from collections.abc import Callable
@@ -79,6 +80,9 @@ MACHINE_DEPLOYMENT = (API_VERSION, "MachineDeployment")
 CLUSTER = (API_VERSION, "Cluster")
 
 log = logs.get_logger(__name__)
+
+CREATE_CONCURRENCY = 16
+"""Machines a MachineSet reconcile creates at once when scaling up."""
 
 
 def selector_string(obj: Object) -> str:
@@ -314,13 +318,28 @@ class MachineSetReconciler:
             if DISABLE_MACHINE_CREATE_ANNOTATION in annotations and str(
                     annotations[DISABLE_MACHINE_CREATE_ANNOTATION]).lower() == "true":
                 return
-            for _ in range(-diff):
-                await self._create_machine(ms, md)
+            await self._create_machines(ms, md, -diff)
         elif diff > 0:
             order = str((spec.get("deletion") or {}).get("order") or "Random")
             for machine in msutil.machines_to_delete(machines, diff, order, rng=self.rng):
                 if not msutil.is_deleting(machine):
                     await self._delete_machine(machine)
+
+    async def _create_machines(self, ms: Object, md: Object | None, count: int) -> None:
+        """Create `count` machines, up to `CREATE_CONCURRENCY` at once: each machine is three
+        sequential POSTs (bootstrap config, infrastructure machine, Machine), so one after the
+        other a set of 1,000 took ~40 s of round trips while both processes idled. Every
+        creation is attempted; the first failure is raised after the rest finished."""
+        semaphore = asyncio.Semaphore(CREATE_CONCURRENCY)
+
+        async def one() -> None:
+            async with semaphore:
+                await self._create_machine(ms, md)
+
+        results = await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     def _machine_labels(self, ms: Object) -> dict[str, str]:
         spec = ms.get("spec") or {}

@@ -43,3 +43,18 @@ def cluster_update_relevant(old: Object, new: Object) -> bool:
     if old_status.get("phase") != new_status.get("phase"):
         return True
     return _condition_states(old) != _condition_states(new)
+
+
+def _machine_view(obj: Object) -> tuple[Any, ...]:
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    statuses = {cond.get("type"): cond.get("status") for cond in status.get("conditions") or ()}
+    return (meta.get("labels"), meta.get("deletionTimestamp"), status.get("nodeRef"),
+            status.get("phase"), statuses)
+
+
+def machine_update_relevant_to_cluster(old: Object, new: Object) -> bool:
+    """True if a Machine update may change its Cluster's status: the Cluster controller reads a
+    machine's labels (control plane or worker), deletion, nodeRef, phase and the status (not
+    the message) of its conditions. A Machine goes through a dozen updates on its way to
+    Running; about half matter to the Cluster, whose reconcile is O(machines)."""
+    return _machine_view(old) != _machine_view(new)
