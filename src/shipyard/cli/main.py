@@ -10,6 +10,7 @@ import click
 from shipyard.cli.apiserver import apiserver
 from shipyard.cli.controllers import controllers
 from shipyard.cli.management import management
+from shipyard.cli.webhook import conversion_webhook
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +22,7 @@ def main() -> None:
 main.add_command(apiserver)
 main.add_command(controllers)
 main.add_command(management)
+main.add_command(conversion_webhook)
 
 if __name__ == "__main__":
     main()
