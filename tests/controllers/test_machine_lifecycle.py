@@ -109,6 +109,16 @@ async def test_delete_hooks_hold_deletion_then_infrastructure_and_node_go(env: E
     infra = await env.get(INFRA, "InMemoryMachine", "h1-m0")
     assert infra is not None and "deletionTimestamp" not in infra["metadata"]
     assert await node_names(env, "h1") == {"h1-m0"}
+    # Drained before the pre-terminate hooks: the Node is cordoned.
+    workload = await env.workload_client("h1")
+    try:
+        node = await workload.get("v1", "Node", "h1-m0")
+    finally:
+        await workload.close()
+    assert node["spec"]["unschedulable"] is True
+    m = await env.get(V2, "Machine", "h1-m0")
+    assert any(c["type"] == "DrainingSucceeded" and c["status"] == "True"
+               for c in m["status"]["deprecated"]["v1beta1"]["conditions"])
 
     await env.kube.patch(V2, "Machine", "h1-m0",
                          {"metadata": {"annotations": {PRE_TERMINATE: None}}}, env.namespace)

@@ -25,7 +25,8 @@ Contract, per reconcile of a Machine (v1beta2, plain dicts):
   NodeHealthy, Deleting, Paused, UpToDate (standalone Machines), Ready and Available (Ready for
   `minReadySeconds`), plus v1beta1 Ready/BootstrapReady/InfrastructureReady/NodeHealthy.
 - deletion: while a `pre-drain.delete.hook.machine.cluster.x-k8s.io/*` annotation is present,
-  wait; drain (a no-op here: the hook point is kept, nothing is evicted); while a
+  wait; drain: cordon the Node (unless `machine.cluster.x-k8s.io/exclude-node-draining`, given
+  up after `deletion.nodeDrainTimeoutSeconds`; workload clusters serve no Pods to evict); while a
   `pre-terminate.delete.hook.machine.cluster.x-k8s.io/*` annotation is present, wait; delete the
   infrastructure machine and the bootstrap config and wait until both are gone; delete the Node
   in the workload cluster (skipped when the Cluster itself is being deleted, and given up after
@@ -395,7 +396,17 @@ class MachineReconciler:
                 "Waiting for pre-drain hooks to succeed: " + ", ".join(pre_drain))
         conditions.set_v1beta1_condition(
             machine, c.V1BETA1_PRE_DRAIN_DELETE_HOOK_SUCCEEDED_CONDITION, "True")
-        # Drain: the hook point of a real drain; the in-memory nodes run no pods to evict.
+        node_ref = (machine.get("status") or {}).get("nodeRef")
+        annotations = machine["metadata"].get("annotations") or {}
+        if (node_ref and cluster is not None and not _is_deleting(cluster)
+                and c.EXCLUDE_NODE_DRAINING_ANNOTATION not in annotations):
+            retry = await self._cordon(machine, node_ref["name"])
+            if retry is not None:
+                await self._deleting(before, machine, c.MACHINE_DELETING_DRAINING_NODE_REASON,
+                                     f"Draining Node {node_ref['name']}")
+                return Result(requeue_after=retry)
+        # Draining is cordoning plus evicting the Node's Pods; Shipyard's workload clusters
+        # serve no Pods, so once cordoned there is nothing left to evict.
         conditions.set_v1beta1_condition(machine, c.V1BETA1_DRAINING_SUCCEEDED_CONDITION, "True")
         pre_terminate = _hooks(machine, c.PRE_TERMINATE_DELETE_HOOK_ANNOTATION_PREFIX)
         if pre_terminate:
@@ -450,6 +461,32 @@ class MachineReconciler:
                   and m["metadata"]["name"] != machine["metadata"]["name"]]
         if not others:
             await self.remote.forget(namespace, cluster_name)
+
+    async def _cordon(self, machine: Object, node_name: str) -> float | None:
+        """Mark the Node unschedulable; None when done (or given up after
+        ``deletion.nodeDrainTimeoutSeconds``, 0 meaning never), else retry in."""
+        try:
+            remote = await self.remote.client(machine["metadata"]["namespace"],
+                                              machine["spec"]["clusterName"])
+            await remote.patch(*NODE, node_name, {"spec": {"unschedulable": True}})
+        except NotFound:
+            return None
+        except (RemoteUnavailable, OSError) as e:
+            # An unreachable workload cluster cannot be drained; deletion goes on (the Node
+            # deletion step has its own timeout).
+            log.warning("skipping drain of Node %s: workload cluster unreachable: %s",
+                        node_name, e)
+            return None
+        except StatusError as e:
+            timeout = int((machine["spec"].get("deletion") or {})
+                          .get("nodeDrainTimeoutSeconds") or 0)
+            started = _parse_time(str(machine["metadata"]["deletionTimestamp"]))
+            elapsed = (datetime.now(UTC) - started).total_seconds()
+            if timeout and elapsed >= timeout:
+                log.warning("giving up draining Node %s after %ss: %s", node_name, timeout, e)
+                return None
+            return self.node_poll
+        return None
 
     async def _delete_node(self, machine: Object, node_name: str) -> float | None:
         """Delete the Node; None when done (or given up after the timeout), else retry in."""
