@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from shipyard.api.providers import provider_crd
 from shipyard.client.interfaces import GVK
 
 GROUP: Final = "bootstrap.cluster.x-k8s.io"
@@ -39,24 +40,8 @@ STATUS: dict[str, Any] = {"type": "object", "properties": {
 
 
 def _crd(kind: str, spec: dict[str, Any], status: dict[str, Any] | None) -> dict[str, Any]:
-    plural = kind.lower() + "s"
-    properties: dict[str, Any] = {"apiVersion": _STR, "kind": _STR,
-                                  "metadata": {"type": "object"}, "spec": spec}
-    version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
-    if status is not None:
-        properties["status"] = status
-        version["subresources"] = {"status": {}}
-    version["schema"] = {"openAPIV3Schema": {"type": "object", "properties": properties}}
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{GROUP}", "labels": {
-            "cluster.x-k8s.io/v1beta1": VERSION,
-            "cluster.x-k8s.io/provider": "bootstrap-inmemory"}},
-        "spec": {"group": GROUP, "scope": "Namespaced",
-                 "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural,
-                           "singular": kind.lower(), "categories": ["cluster-api"]},
-                 "versions": [version]},
-    }
+    return provider_crd(group=GROUP, version=VERSION, kind=kind, provider="bootstrap-inmemory",
+                        spec=spec, status=status)
 
 
 def crd_manifests() -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from shipyard.api.providers import provider_crd
 from shipyard.client.interfaces import GVK
 
 GROUP: Final = "infrastructure.cluster.x-k8s.io"
@@ -71,24 +72,9 @@ MACHINE_STATUS: dict[str, Any] = {"type": "object", "properties": {
 
 def _crd(kind: str, spec: dict[str, Any], status: dict[str, Any] | None,
          categories: list[str]) -> dict[str, Any]:
-    plural = kind.lower() + "s"
-    properties: dict[str, Any] = {"apiVersion": _STR, "kind": _STR,
-                                  "metadata": {"type": "object"}, "spec": spec}
-    version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
-    if status is not None:
-        properties["status"] = status
-        version["subresources"] = {"status": {}}
-    version["schema"] = {"openAPIV3Schema": {"type": "object", "properties": properties}}
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{GROUP}", "labels": {
-            "cluster.x-k8s.io/v1beta1": VERSION,
-            "cluster.x-k8s.io/provider": "infrastructure-inmemory"}},
-        "spec": {"group": GROUP, "scope": "Namespaced",
-                 "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural,
-                           "singular": kind.lower(), "categories": categories},
-                 "versions": [version]},
-    }
+    return provider_crd(group=GROUP, version=VERSION, kind=kind,
+                        provider="infrastructure-inmemory", spec=spec, status=status,
+                        categories=tuple(categories))
 
 
 def _template(spec: dict[str, Any]) -> dict[str, Any]:
