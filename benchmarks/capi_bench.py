@@ -201,6 +201,7 @@ class Outcome:
     peaks: Peaks = field(default_factory=Peaks)
     controllers_cpu: float = 0.0
     apiserver_cpu: float = 0.0
+    workloads_cpu: float = 0.0
     timed_out: bool = False
     running: int = 0
 
@@ -311,6 +312,8 @@ async def measure(case: str, clusters: int, workers: int, control_plane: bool,
                 outcome.running_s = time.perf_counter() - start
                 outcome.controllers_cpu = (cpu_seconds(ctl.pid) - cpu0[0]) / outcome.running_s
                 outcome.apiserver_cpu = (cpu_seconds(server.pid) - cpu0[1]) / outcome.running_s
+                outcome.workloads_cpu = sum(
+                    _cpu_or_zero(pid) for pid in children_of(ctl.pid)) / outcome.running_s
                 after = parse_reconciles(await metrics_text(plain, port))
             outcome.peaks = sampler.peaks
             outcome.reconciles = {k: v - before.get(k, 0.0) for k, v in after.items()}
@@ -341,15 +344,22 @@ def _kubeconfig(target: Target) -> str:
     }))
 
 
+def _cpu_or_zero(pid: int) -> float:
+    try:
+        return cpu_seconds(pid)
+    except OSError:
+        return 0.0
+
+
 def mib(n: int) -> str:
     return f"{n / 2**20:,.0f} MiB"
 
 
 def table(outcomes: list[Outcome], load: tuple[float, float, float], busy: float) -> str:
     rows = ["| case | Machines | apply | all Running | reconciles/s | controllers CPU "
-            "| API server CPU | peak RSS controllers | peak RSS API server "
+            "| API server CPU | workload servers CPU | peak RSS controllers | peak RSS API server "
             "| peak RSS workload servers |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for o in outcomes:
         running = f"{o.running_s:.1f} s" + (f" (timed out: {o.running} Running)"
                                              if o.timed_out else "")
@@ -357,6 +367,7 @@ def table(outcomes: list[Outcome], load: tuple[float, float, float], busy: float
         rows.append(
             f"| {o.case} | {o.machines:,} | {o.apply_s:.1f} s | {running} "
             f"| {o.reconciles_per_s:,.0f} | {o.controllers_cpu:.2f} | {o.apiserver_cpu:.2f} "
+            f"| {o.workloads_cpu:.2f} "
             f"| {mib(p.controllers)} | {mib(p.apiserver)} "
             f"| {mib(p.workloads)} ({p.workload_processes} processes) |")
     detail = []

@@ -44,6 +44,17 @@ def owner_machine_name(obj: Object) -> str | None:
     return None
 
 
+def machine_relevant(old: Object, new: Object) -> bool:
+    """Whether a Machine update matters to its InMemoryMachine, which reads only the Machine's
+    spec (bootstrap data secret, cluster name) and metadata (deletion, pause annotation): the
+    Machine's own status updates (a dozen on its way to Running) need not wake it."""
+    if old.get("spec") != new.get("spec"):
+        return True
+    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    return any(old_meta.get(f) != new_meta.get(f)
+               for f in ("deletionTimestamp", "annotations", "labels", "ownerReferences"))
+
+
 class InMemoryMachineReconciler:
     def __init__(self, mgr: Manager, workloads: WorkloadClusters, boot_delay: float) -> None:
         self.client: ReaderWriter = mgr.client

@@ -19,7 +19,7 @@ from shipyard.controllers.kinds import CLUSTER, MACHINE
 from shipyard.controllers.predicates import cluster_update_relevant
 from shipyard.providers.inmemory import types
 from shipyard.providers.inmemory.cluster import InMemoryClusterReconciler
-from shipyard.providers.inmemory.machine import InMemoryMachineReconciler
+from shipyard.providers.inmemory.machine import InMemoryMachineReconciler, machine_relevant
 from shipyard.providers.inmemory.workload import WorkloadClusters
 from shipyard.runtime import Manager
 
@@ -42,8 +42,9 @@ async def setup(mgr: Manager, options: InMemoryOptions | None = None) -> Workloa
                              max_concurrent_reconciles=opts.concurrency)
     machines = InMemoryMachineReconciler(mgr, workloads, opts.boot_delay)
     controller = await mgr.new_controller("inmemorymachine", machines, for_=types.MACHINE,
-                                          watches=[(MACHINE, machines.map_machine)],
                                           max_concurrent_reconciles=opts.concurrency)
+    controller.watch(mgr.informer(MACHINE), machines.map_machine,
+                     update_predicate=machine_relevant)
     # Only Cluster changes a machine acts on: the Cluster's status counters change with every
     # Machine, and waking all of its machines each time is quadratic.
     controller.watch(mgr.informer(CLUSTER), machines.map_cluster,
