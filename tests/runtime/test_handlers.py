@@ -37,3 +37,17 @@ def test_without_update_predicate_every_update_enqueues_old_and_new() -> None:
     handler = EnqueueHandler(sink)
     handler.on_update(obj("a", "Pending"), obj("a", "Pending"))
     assert sink.items == [Request("ns", "a")]
+
+
+async def test_delayed_watch_coalesces_a_burst_into_one_request() -> None:
+    from shipyard.runtime.controller import _Delayed
+    from shipyard.runtime.queueing import WorkQueue
+
+    queue: WorkQueue[Request] = WorkQueue("delayed-test")
+    handler = EnqueueHandler(_Delayed(queue, 0.05))
+    for phase in ("Pending", "Provisioning", "Running"):
+        handler.on_add(obj("a", phase))
+    assert len(queue) == 0  # nothing before the delay
+    assert await queue.get() == Request("ns", "a")
+    queue.done(Request("ns", "a"))
+    assert len(queue) == 0  # the three events became one request

@@ -381,6 +381,10 @@ class ClusterReconciler:
         await patch(self.client, before, cluster)
 
 
+MACHINE_EVENT_DELAY = 0.5
+"""Seconds Machine events wait before they wake their Cluster, so a burst coalesces."""
+
+
 def _is_control_plane(machine: Object) -> bool:
     return c.MACHINE_CONTROL_PLANE_LABEL in ((machine.get("metadata") or {}).get("labels") or {})
 
@@ -431,6 +435,9 @@ async def setup(mgr: Manager, options: Options) -> None:
         "cluster", reconciler, for_=CLUSTER,
         watches=[(MACHINE_SET, map_to_cluster), (MACHINE_DEPLOYMENT, map_to_cluster)],
         max_concurrent_reconciles=options.concurrency.get("cluster", 10))
+    # The reconcile summarises all of the cluster's machines (O(N)); while machines churn,
+    # their events coalesce into at most one Cluster reconcile per MACHINE_EVENT_DELAY.
     controller.watch(mgr.informer(MACHINE), map_to_cluster,
-                     update_predicate=machine_update_relevant_to_cluster)
+                     update_predicate=machine_update_relevant_to_cluster,
+                     delay=MACHINE_EVENT_DELAY)
     reconciler.tracker = ExternalTracker(mgr, controller, for_owner(GVK(*CLUSTER)))

@@ -26,6 +26,7 @@ from shipyard.runtime.handlers import (
     EnqueueHandler,
     MapFunc,
     Predicate,
+    RequestSink,
     UpdatePredicate,
     for_object,
 )
@@ -70,13 +71,17 @@ class Controller:
 
     def watch(self, informer: Informer, map_fn: MapFunc = for_object,
               predicate: Predicate | None = None,
-              update_predicate: UpdatePredicate | None = None) -> None:
+              update_predicate: UpdatePredicate | None = None,
+              delay: float = 0.0) -> None:
         """Enqueue `map_fn(obj)` for every event of `informer` (filtered by `predicate`;
-        updates also by `update_predicate(old, new)`)."""
+        updates also by `update_predicate(old, new)`). With `delay`, requests are added that
+        many seconds later, and all events for one request within that window coalesce into
+        one reconcile (the queue keeps the earliest pending time): for a reconcile that reads
+        many objects (a Cluster summarising its Machines) woken by each of them."""
         if informer not in self.sources:
             self.sources.append(informer)
-        informer.add_event_handler(EnqueueHandler(self.queue, map_fn, predicate,
-                                                  update_predicate))
+        sink: RequestSink = self.queue if delay <= 0 else _Delayed(self.queue, delay)
+        informer.add_event_handler(EnqueueHandler(sink, map_fn, predicate, update_predicate))
 
     @property
     def started(self) -> bool:
@@ -161,3 +166,14 @@ class Controller:
             else:
                 self.queue.forget(req)
                 self._reconcile_total["success"].inc()
+
+
+class _Delayed:
+    """A RequestSink adding to a work queue after a fixed delay."""
+
+    def __init__(self, queue: WorkQueue[Request], delay: float) -> None:
+        self.queue = queue
+        self.delay = delay
+
+    def add(self, item: Request) -> None:
+        self.queue.add_after(item, self.delay)
