@@ -34,6 +34,12 @@ def _machines(server: Server, namespace: str) -> list[dict[str, object]]:
 
 
 def test_the_example_cluster_comes_up_and_goes_away(server: Server, tmp_path: Path) -> None:
+    run_example_cluster(server, tmp_path)
+
+
+def run_example_cluster(server: Server, tmp_path: Path) -> None:
+    """Run `shipyard controllers` against ``server``, apply the example, wait for three
+    Running Machines and a Provisioned Cluster, delete it, and stop the process cleanly."""
     namespace = f"demo-{uuid.uuid4().hex[:8]}"
     server.kubectl("create", "namespace", namespace)
     with open(tmp_path / "controllers.log", "wb") as log_file:

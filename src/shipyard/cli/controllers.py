@@ -27,13 +27,27 @@ log = logging.getLogger("shipyard.controllers")
 
 
 async def install_crds(client: Any) -> None:
-    """Create the CRDs the controllers serve, unless they exist."""
+    """Create the CRDs the controllers serve, unless they exist.
+
+    Cluster API's CRDs ask for webhook conversion. Shipyard's server converts in process; a
+    real kube-apiserver needs a reachable webhook with a real ``caBundle`` (or it never marks the
+    CRD Established), so there they are installed with conversion ``None`` unless they exist
+    already, wired by `shipyard conversion-webhook` or a deployment of it.
+    """
     from shipyard.api import crdgen
     from shipyard.apimachinery.errors import AlreadyExists
     from shipyard.bootstrap.inmemory import types as bootstrap_types
     from shipyard.providers.inmemory import setup as inmemory
 
+    version = await client.get_json("/version")
+    in_process_conversion = "shipyard" in str(version.get("gitVersion", ""))
     manifests = [yaml.safe_load(p.read_text()) for p in sorted(crdgen.CRDS_DIR.glob("*.yaml"))]
+    if not in_process_conversion:
+        for manifest in manifests:
+            manifest["spec"]["conversion"] = {"strategy": "None"}
+        log.warning("installing Cluster API CRDs without a conversion webhook: v1beta1 is "
+                    "served by relabelling only; run `shipyard conversion-webhook` and point "
+                    "the CRDs at it for real conversion")
     for manifest in [*manifests, *bootstrap_types.crd_manifests()]:
         try:
             await client.create(manifest)
