@@ -162,19 +162,7 @@ class ClusterReconciler:
             return
         ready = provisioned(infra)
         init["infrastructureProvisioned"] = bool(init.get("infrastructureProvisioned")) or ready
-        mirrored = conditions.ready_of(infra)
-        if mirrored is not None:
-            conditions.set_condition(cluster, c.INFRASTRUCTURE_READY_CONDITION, mirrored[0],
-                                     mirrored[1] or ("Ready" if mirrored[0] == "True"
-                                                     else "NotReady"), mirrored[2])
-        else:
-            conditions.set_condition(
-                cluster, c.INFRASTRUCTURE_READY_CONDITION, "True" if ready else "False",
-                "Ready" if ready else "NotReady",
-                "" if ready else f"{ref['kind']} status.initialization.provisioned is not true")
-        conditions.set_v1beta1_condition(cluster, c.V1BETA1_INFRASTRUCTURE_READY_CONDITION,
-                                         "True" if ready else "False", "WaitingForInfrastructure",
-                                         severity=c.CONDITION_SEVERITY_INFO)
+        conditions.mirror_infrastructure_ready(cluster, infra, ready)
         if not ready:
             return
         endpoint: dict[str, Any] = (infra.get("spec") or {}).get("controlPlaneEndpoint") or {}

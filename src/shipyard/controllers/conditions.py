@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from shipyard.api.core import constants as capi
 from shipyard.client.interfaces import Object
 
 Status = Literal["True", "False", "Unknown"]
@@ -126,3 +127,24 @@ def ready_of(source: Object) -> tuple[Status, str, str] | None:
     if status not in ("True", "False", "Unknown"):
         status = "Unknown"
     return status, str(c.get("reason") or ""), str(c.get("message") or "")  # type: ignore[return-value]
+
+
+def mirror_infrastructure_ready(obj: Object, infra: Object, provisioned: bool, *,
+                                provisioned_wins: bool = False) -> None:
+    """InfrastructureReady on ``obj`` from its infrastructure object: its Ready condition when it
+    has one (unless ``provisioned_wins`` and that condition lags a provisioned object), else
+    from ``status.initialization.provisioned``; plus the v1beta1 InfrastructureReady."""
+    mirrored = ready_of(infra)
+    if mirrored is not None and not (provisioned_wins and provisioned and mirrored[0] != "True"):
+        set_condition(obj, capi.INFRASTRUCTURE_READY_CONDITION, mirrored[0],
+                      mirrored[1] or ("Ready" if mirrored[0] == "True" else "NotReady"),
+                      mirrored[2])
+    else:
+        set_condition(
+            obj, capi.INFRASTRUCTURE_READY_CONDITION, "True" if provisioned else "False",
+            "Ready" if provisioned else "NotReady",
+            "" if provisioned
+            else f"{infra.get('kind')} status.initialization.provisioned is not true")
+    set_v1beta1_condition(obj, capi.V1BETA1_INFRASTRUCTURE_READY_CONDITION,
+                          "True" if provisioned else "False", "WaitingForInfrastructure",
+                          severity=capi.CONDITION_SEVERITY_INFO)

@@ -233,19 +233,7 @@ class MachineReconciler:
             return
         ready = provisioned(infra)
         init["infrastructureProvisioned"] = ready or bool(init.get("infrastructureProvisioned"))
-        mirrored = conditions.ready_of(infra)
-        if mirrored is not None and not (ready and mirrored[0] != "True"):
-            conditions.set_condition(machine, c.INFRASTRUCTURE_READY_CONDITION, mirrored[0],
-                                     mirrored[1] or ("Ready" if mirrored[0] == "True"
-                                                     else "NotReady"), mirrored[2])
-        else:
-            conditions.set_condition(
-                machine, c.INFRASTRUCTURE_READY_CONDITION, "True" if ready else "False",
-                "Ready" if ready else "NotReady",
-                "" if ready else f"{ref['kind']} status.initialization.provisioned is not true")
-        conditions.set_v1beta1_condition(machine, c.V1BETA1_INFRASTRUCTURE_READY_CONDITION,
-                                         "True" if ready else "False", "WaitingForInfrastructure",
-                                         severity=c.CONDITION_SEVERITY_INFO)
+        conditions.mirror_infrastructure_ready(machine, infra, ready, provisioned_wins=True)
         if not ready:
             return
         infra_spec = infra.get("spec") or {}
