@@ -7,22 +7,24 @@ Available through the Machine controller; scaling goes through the scale subreso
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from shipyard.bootstrap.inmemory import controller as bootstrap
-from shipyard.client import Client, Object
+from shipyard.client import Object
 from shipyard.controllers import machinehealthcheck
-from shipyard.controllers import setup as core
-from shipyard.providers.inmemory import setup as inmemory
 from shipyard.providers.inmemory import types
-from shipyard.runtime import Metrics
 from tests.kube import Server
-from tests.providers.harness import Env, capi, cluster, condition, eventually, infra_cluster
+from tests.providers.harness import (
+    Env,
+    capi,
+    cluster,
+    condition,
+    eventually,
+    infra_cluster,
+    running,
+)
 
 __all__ = ["capi", "full_env"]
 
@@ -32,23 +34,8 @@ V2 = "cluster.x-k8s.io/v1beta2"
 @pytest.fixture
 async def full_env(capi: Server, namespace: str) -> AsyncIterator[Env]:
     """The harness's Env, with all core controllers (ours included) registered."""
-    kube = Client.from_kubeconfig(capi.kubeconfig)
-    options = core.Options()
-    mgr = await core.build(kube, namespace=namespace, options=options,
-                           metrics=Metrics(CollectorRegistry()), graceful_shutdown_timeout=5,
-                           informer_options={"backoff_initial": 0.05})
-    workloads = await inmemory.setup(mgr, inmemory.InMemoryOptions())
-    await bootstrap.setup(mgr)
-    task = asyncio.create_task(mgr.run())
-    try:
-        yield Env(mgr, kube, namespace, workloads)
-    finally:
-        mgr.stop()
-        with contextlib.suppress(Exception):
-            await task
-        await options.aclose()
-        await workloads.aclose()
-        await kube.close()
+    async with running(capi, namespace) as e:
+        yield e
 
 
 async def make_cluster(env: Env, name: str = "c1") -> None:

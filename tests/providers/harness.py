@@ -89,11 +89,14 @@ class Env:
         return client_from_kubeconfig(base64.b64decode(secret["data"]["value"]).decode())
 
 
-@pytest.fixture
-async def env(capi: Server, namespace: str) -> AsyncIterator[Env]:
-    kube = Client.from_kubeconfig(capi.kubeconfig)
+@contextlib.asynccontextmanager
+async def running(server: Server, namespace: str,
+                  setups: list[str] | None = None) -> AsyncIterator[Env]:
+    """A Manager with the given core controllers (default: all), the in-memory providers, run
+    in-process against ``server`` for ``namespace``; stopped and released on exit."""
+    kube = Client.from_kubeconfig(server.kubeconfig)
     options = core.Options()
-    mgr = await core.build(kube, namespace=namespace, options=options, setups=CORE,
+    mgr = await core.build(kube, namespace=namespace, options=options, setups=setups,
                            metrics=Metrics(CollectorRegistry()),
                            graceful_shutdown_timeout=5,
                            informer_options={"backoff_initial": 0.05})
@@ -109,6 +112,12 @@ async def env(capi: Server, namespace: str) -> AsyncIterator[Env]:
         await options.aclose()
         await workloads.aclose()
         await kube.close()
+
+
+@pytest.fixture
+async def env(capi: Server, namespace: str) -> AsyncIterator[Env]:
+    async with running(capi, namespace, CORE) as e:
+        yield e
 
 
 async def eventually(check: Callable[[], Awaitable[T | None]], what: str,

@@ -22,16 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from shipyard.bootstrap.inmemory import controller as bootstrap
 from shipyard.client import Client, Object
-from shipyard.controllers import setup as core
-from shipyard.providers.inmemory import setup as inmemory
 from shipyard.providers.inmemory import types
-from shipyard.runtime import Metrics
 from tests.kube import Server
-from tests.providers.harness import Env, capi, condition, eventually
+from tests.providers.harness import Env, capi, condition, eventually, running
 
 __all__ = ["capi", "env", "ControllerProcess", "condition", "eventually"]
 
@@ -41,23 +36,8 @@ BOOTSTRAP = "bootstrap.cluster.x-k8s.io/v1beta1"
 
 @pytest.fixture
 async def env(capi: Server, namespace: str) -> AsyncIterator[Env]:
-    kube = Client.from_kubeconfig(capi.kubeconfig)
-    options = core.Options()
-    mgr = await core.build(kube, namespace=namespace, options=options,
-                           metrics=Metrics(CollectorRegistry()), graceful_shutdown_timeout=5,
-                           informer_options={"backoff_initial": 0.05})
-    workloads = await inmemory.setup(mgr, inmemory.InMemoryOptions())
-    await bootstrap.setup(mgr)
-    task = asyncio.create_task(mgr.run())
-    try:
-        yield Env(mgr, kube, namespace, workloads)
-    finally:
-        mgr.stop()
-        with contextlib.suppress(Exception):
-            await task
-        await options.aclose()
-        await workloads.aclose()
-        await kube.close()
+    async with running(capi, namespace) as e:
+        yield e
 
 
 @pytest.fixture
