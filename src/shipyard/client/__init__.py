@@ -26,12 +26,13 @@ from shipyard.client.interfaces import (
 )
 from shipyard.client.kubeconfig import KubeConfig, KubeconfigError, load_kubeconfig
 from shipyard.client.mapping import DiscoveryRESTMapper
-from shipyard.client.rest import USER_AGENT, Client
+from shipyard.client.rest import USER_AGENT, Client, ClientClosedError
 
 __all__ = [
     "GVK",
     "USER_AGENT",
     "Client",
+    "ClientClosedError",
     "DiscoveryRESTMapper",
     "EventType",
     "FakeClient",

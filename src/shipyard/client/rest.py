@@ -35,6 +35,10 @@ from shipyard.client.mapping import DiscoveryRESTMapper, group_version_path
 USER_AGENT = f"shipyard/{__version__}"
 
 
+class ClientClosedError(RuntimeError):
+    """A request on a `Client` after `close()`."""
+
+
 class Client:
     """An async Kubernetes client. Use as `async with Client.from_kubeconfig(path) as c:`."""
 
@@ -45,6 +49,7 @@ class Client:
         self.request_timeout = request_timeout
         self.mapper = DiscoveryRESTMapper(self.get_json)
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
     @classmethod
     def from_kubeconfig(cls, path: str | os.PathLike[str] | None = None,
@@ -63,11 +68,16 @@ class Client:
         await self.close()
 
     async def close(self) -> None:
+        """Release the connections. A closed client refuses further requests rather than
+        quietly opening a new pool that nobody would close."""
+        self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     def _http(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosedError(f"client for {self.config.server} is closed")
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=100),

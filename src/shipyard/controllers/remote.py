@@ -96,14 +96,16 @@ class RemoteClusters:
         cached = self._remotes.get(key)
         if cached is not None and cached.digest == digest:
             return cached
-        if cached is not None:
-            await self.forget(namespace, cluster_name)
+        # Replace the entry before awaiting anything, so a concurrent caller finds the new
+        # client instead of building (and leaking) one of its own.
         try:
             client = self.factory(text)
         except Exception as e:
             raise RemoteUnavailable(f"kubeconfig of cluster {cluster_name}: {e}") from e
         remote = _Remote(digest, client)
         self._remotes[key] = remote
+        if cached is not None:
+            await _release(cached)
         return remote
 
     async def client(self, namespace: str, cluster_name: str) -> ReaderWriter:
@@ -126,13 +128,8 @@ class RemoteClusters:
 
     async def forget(self, namespace: str, cluster_name: str) -> None:
         remote = self._remotes.pop((namespace, cluster_name), None)
-        if remote is None:
-            return
-        if remote.nodes is not None:
-            await remote.nodes.stop()
-        close = getattr(remote.client, "close", None)
-        if close is not None:
-            await close()
+        if remote is not None:
+            await _release(remote)
 
     def known(self) -> list[tuple[str, str]]:
         return list(self._remotes)
@@ -140,3 +137,11 @@ class RemoteClusters:
     async def aclose(self) -> None:
         for key in list(self._remotes):
             await self.forget(*key)
+
+
+async def _release(remote: _Remote) -> None:
+    if remote.nodes is not None:
+        await remote.nodes.stop()
+    close = getattr(remote.client, "close", None)
+    if close is not None:
+        await close()

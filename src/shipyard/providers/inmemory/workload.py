@@ -64,6 +64,8 @@ class WorkloadClusters:
         self.root.mkdir(parents=True, exist_ok=True)
         self._running: dict[str, Workload] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._exited: list[Workload] = []
+        """Workloads whose server exited on its own; their clients still hold a pool."""
 
     def dir_of(self, key: str) -> Path:
         return self.root / key.replace("/", "_")
@@ -72,12 +74,14 @@ class WorkloadClusters:
         workload = self._running.get(key)
         if workload is not None and workload.process.returncode is not None:
             self._running.pop(key, None)
+            self._exited.append(workload)
             return None
         return workload
 
     async def ensure(self, key: str, port: int = 0) -> Workload:
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
+            await self._release_exited()
             running = self.get(key)
             if running is not None:
                 return running
@@ -141,9 +145,16 @@ class WorkloadClusters:
     def exists(self, key: str) -> bool:
         return self.dir_of(key).exists()
 
+    async def _release_exited(self) -> None:
+        while self._exited:
+            workload = self._exited.pop()
+            if workload.client is not None:
+                await workload.client.close()
+
     async def aclose(self) -> None:
         for key in list(self._running):
             await self.stop(key)
+        await self._release_exited()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
