@@ -23,7 +23,7 @@ from shipyard.apimachinery.errors import (
     NotFound,
     Unauthorized,
 )
-from shipyard.client import Client, NoKindMatchError, load_kubeconfig
+from shipyard.client import Client, ClientClosedError, NoKindMatchError, load_kubeconfig
 from tests.integration.live import private_server
 from tests.kube import Server
 
@@ -31,6 +31,15 @@ from tests.kube import Server
 def cm(name: str, namespace: str, **data: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "namespace": namespace}, "data": data}
+
+
+async def test_a_closed_client_refuses_requests_rather_than_reopening(server: Server) -> None:
+    client = Client.from_kubeconfig(server.kubeconfig)
+    assert (await client.get("v1", "Namespace", "default"))["metadata"]["name"] == "default"
+    await client.close()
+    with pytest.raises(ClientClosedError, match="is closed"):
+        await client.get("v1", "Namespace", "default")
+    await client.close()  # idempotent
 
 
 async def test_kubeconfig_context_and_ca(server: Server, tmp_path: Path) -> None:
