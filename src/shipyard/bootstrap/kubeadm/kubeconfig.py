@@ -1,0 +1,116 @@
+"""The `<cluster>-kubeconfig` Secret: an admin kubeconfig whose client certificate the
+cluster CA signed, as upstream's `util/kubeconfig` package writes it.
+
+Why here: the control-plane provider creates this Secret once the cluster's CA exists, and the
+Machine controller (and users, via `clusterctl get kubeconfig`) reach the workload cluster with
+it. It lives beside the certificates because it is derived from the `<cluster>-ca` key pair.
+
+Contract:
+- `generate(cluster_name, server, ca)` returns kubeconfig YAML: cluster `<cluster>` with the
+  CA inline, user `<cluster>-admin` with a client certificate (CN `kubernetes-admin`,
+  O `system:masters`, RSA 2048, valid 1 year), context `<cluster>-admin@<cluster>`, current.
+- `secret(cluster_name, namespace, text, owner)` wraps it: key `value`, type
+  `cluster.x-k8s.io/secret`, label `cluster.x-k8s.io/cluster-name`, controller-owned.
+- `needs_client_cert_rotation(text, within)` is True when the client certificate expires
+  within `within` (upstream renews at half the 1-year validity); `regenerate` keeps the server
+  and CA and mints a new client certificate.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from shipyard.api.core import constants as c
+from shipyard.client.interfaces import Object, OwnerReference
+
+from .certs import KeyPair, encode_private_key, load_private_key, new_private_key
+
+CLIENT_CERT_VALIDITY: Final = timedelta(days=365)
+CLIENT_CERT_RENEWAL: Final = CLIENT_CERT_VALIDITY / 2
+ADMIN_COMMON_NAME: Final = "kubernetes-admin"
+ADMIN_ORGANIZATION: Final = "system:masters"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def client_certificate(ca: KeyPair, common_name: str = ADMIN_COMMON_NAME,
+                       organization: str = ADMIN_ORGANIZATION,
+                       validity: timedelta = CLIENT_CERT_VALIDITY) -> KeyPair:
+    ca_cert = x509.load_pem_x509_certificate(ca.cert)
+    ca_key = load_private_key(ca.key)
+    key = new_private_key()
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+                                 x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca_cert.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + validity)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                     key_encipherment=True, data_encipherment=False,
+                                     key_agreement=False, key_cert_sign=False, crl_sign=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), encode_private_key(key))
+
+
+def generate(cluster_name: str, server: str, ca: KeyPair) -> str:
+    """Admin kubeconfig for `server` (e.g. `https://10.0.0.1:6443`)."""
+    client = client_certificate(ca)
+    user = f"{cluster_name}-admin"
+    context = f"{user}@{cluster_name}"
+    doc: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": {
+            "server": server, "certificate-authority-data": _b64(ca.cert)}}],
+        "users": [{"name": user, "user": {"client-certificate-data": _b64(client.cert),
+                                          "client-key-data": _b64(client.key)}}],
+        "contexts": [{"name": context, "context": {"cluster": cluster_name, "user": user}}],
+        "current-context": context,
+    }
+    return str(yaml.safe_dump(doc, sort_keys=False))
+
+
+def secret(cluster_name: str, namespace: str, text: str,
+           owner: OwnerReference | None = None) -> Object:
+    meta: dict[str, Any] = {"name": c.kubeconfig_secret_name(cluster_name),
+                            "namespace": namespace,
+                            "labels": {c.CLUSTER_NAME_LABEL: cluster_name}}
+    if owner is not None:
+        meta["ownerReferences"] = [dict(owner)]
+    return {"apiVersion": "v1", "kind": "Secret", "type": c.CLUSTER_SECRET_TYPE,
+            "metadata": meta, "data": {c.KUBECONFIG_DATA_KEY: _b64(text.encode())}}
+
+
+def _client_cert(text: str) -> x509.Certificate:
+    doc = yaml.safe_load(text)
+    data = doc["users"][0]["user"]["client-certificate-data"]
+    return x509.load_pem_x509_certificate(base64.b64decode(data))
+
+
+def client_cert_expiry(text: str) -> datetime:
+    return _client_cert(text).not_valid_after_utc
+
+
+def needs_client_cert_rotation(text: str, within: timedelta = CLIENT_CERT_RENEWAL,
+                               now: datetime | None = None) -> bool:
+    return client_cert_expiry(text) <= (now or datetime.now(UTC)) + within
+
+
+def regenerate(text: str, ca: KeyPair) -> str:
+    """The same kubeconfig with a freshly signed client certificate."""
+    doc = yaml.safe_load(text)
+    cluster_name = doc["clusters"][0]["name"]
+    return generate(cluster_name, doc["clusters"][0]["cluster"]["server"], ca)
