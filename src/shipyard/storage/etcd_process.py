@@ -106,25 +106,33 @@ class LocalEtcd:
         self.name = name
         self.log_path = log_path or self.data_dir.with_name(self.data_dir.name + ".log")
         self.endpoint = ""
+        self._ports: tuple[int, int] | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = START_TIMEOUT) -> str:
-        """Start etcd and wait until it is healthy; returns the client URL. A port taken
-        between choosing and binding it is retried on new ports."""
+        """Start etcd and wait until it is healthy; returns the client URL. The first start
+        picks free ports (a port taken between choosing and binding it is retried on new
+        ones); a restart after `stop` reuses them, so clients find the member again."""
         binary = self.binary or find_etcd()
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self._ports is not None:
+            return self._start_once(binary, timeout, self._ports)
         last: EtcdStartError | None = None
         for _ in range(3):
             try:
-                return self._start_once(binary, timeout)
+                ports = free_ports(2)
+                url = self._start_once(binary, timeout, (ports[0], ports[1]))
             except EtcdStartError as exc:
                 last = exc
                 self.stop()
+            else:
+                self._ports = (ports[0], ports[1])
+                return url
         assert last is not None
         raise last
 
-    def _start_once(self, binary: Path, timeout: float) -> str:
-        client_port, peer_port = free_ports(2)
+    def _start_once(self, binary: Path, timeout: float, ports: tuple[int, int]) -> str:
+        client_port, peer_port = ports
         client = f"http://127.0.0.1:{client_port}"
         peer = f"http://127.0.0.1:{peer_port}"
         argv = [
