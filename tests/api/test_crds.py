@@ -174,3 +174,51 @@ def test_crds_install_on_real_kube_apiserver(realkube_api: Client) -> None:
     bad["metadata"]["name"] = "bad"
     bad["spec"]["replicas"] = -1
     assert realkube_api.post(path, bad).status == 422
+
+
+def _columns(kind: str, version: str) -> list[tuple[str, str, int]]:
+    manifest = next(c for c in crdgen.crds() if c["spec"]["names"]["kind"] == kind)
+    served = next(v for v in manifest["spec"]["versions"] if v["name"] == version)
+    return [(c["name"], c["jsonPath"], c.get("priority", 0))
+            for c in served["additionalPrinterColumns"]]
+
+
+def test_printer_columns_are_upstreams_for_both_versions() -> None:
+    """As in Cluster API v1.10 (v1beta1 storage) and v1.11 (v1beta2) ``+kubebuilder:printcolumn``
+    markers: names, paths, order and which columns only ``-o wide`` shows."""
+    assert _columns("MachineDeployment", "v1beta1") == [
+        ("Cluster", ".spec.clusterName", 0), ("Desired", ".spec.replicas", 10),
+        ("Replicas", ".status.replicas", 0), ("Ready", ".status.readyReplicas", 0),
+        ("Updated", ".status.updatedReplicas", 0),
+        ("Unavailable", ".status.unavailableReplicas", 0), ("Phase", ".status.phase", 0),
+        ("Age", ".metadata.creationTimestamp", 0),
+        ("Version", ".spec.template.spec.version", 0)]
+    assert _columns("MachineSet", "v1beta1") == [
+        ("Cluster", ".spec.clusterName", 0), ("Desired", ".spec.replicas", 10),
+        ("Replicas", ".status.replicas", 0), ("Ready", ".status.readyReplicas", 0),
+        ("Available", ".status.availableReplicas", 0),
+        ("Age", ".metadata.creationTimestamp", 0),
+        ("Version", ".spec.template.spec.version", 0)]
+    assert [name for name, _, _ in _columns("Machine", "v1beta2")] == [
+        "Cluster", "Node Name", "Provider ID", "Ready", "Available", "Up-to-date", "Internal-IP",
+        "External-IP", "OS-Image", "Paused", "Phase", "Age", "Version"]
+    assert ("Internal-IP", '.status.addresses[?(@.type=="InternalIP")].address', 10) in \
+        _columns("Machine", "v1beta2")
+    assert [name for name, _, _ in _columns("Machine", "v1beta1")] == [
+        "Cluster", "NodeName", "ProviderID", "Phase", "Age", "Version"]
+    assert [name for name, _, _ in _columns("MachineHealthCheck", "v1beta1")] == [
+        "Cluster", "ExpectedMachines", "MaxUnhealthy", "CurrentHealthy", "Age"]
+    assert _columns("Cluster", "v1beta1")[0] == ("ClusterClass", ".spec.topology.class", 0)
+    manifest = next(c for c in crdgen.crds() if c["spec"]["names"]["kind"] == "Cluster")
+    ages = {c["description"] for v in manifest["spec"]["versions"]
+            for c in v["additionalPrinterColumns"] if c["name"] == "Age"}
+    assert ages == {"Time duration since creation of Cluster"}
+
+
+def test_selector_bounds_let_kube_afford_the_selector_rule() -> None:
+    md = next(c for c in crdgen.crds() if c["spec"]["names"]["kind"] == "MachineDeployment")
+    for version in md["spec"]["versions"]:
+        selector = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
+            "selector"]["properties"]
+        assert selector["matchLabels"]["additionalProperties"]["maxLength"] == 63
+        assert selector["matchExpressions"]["maxItems"] == crdgen.SELECTOR_TERMS_MAX

@@ -5,7 +5,9 @@ so the CRDs are derived from the models (``model_json_schema``), then made *stru
 Kubernetes requires: ``$ref`` inlined, ``$defs``/``title``/``default`` dropped, ``anyOf [X, null]``
 collapsed to ``X`` (optional fields are omitted, never null), ``additionalProperties: true`` (the
 models' ``extra="allow"``) removed. The Kubernetes extensions come from markers in the models
-(:mod:`shipyard.api.meta`). Names, short names, categories, printer columns, the status and scale
+(:mod:`shipyard.api.meta`), the CEL ``x-kubernetes-validations`` that stand in for upstream's
+validating webhooks from :mod:`shipyard.api.core.rules` (a field's rules and its type's rules
+both apply). Names, short names, categories, printer columns, the status and scale
 subresources and the contract labels are upstream's.
 
 ``python -m shipyard.api.crdgen [--conversion Webhook|None] [OUTDIR]`` writes
@@ -29,7 +31,8 @@ import yaml
 from shipyard.api.core import v1beta1, v1beta2
 from shipyard.api.meta import KubeModel
 
-__all__ = ["CRDS_DIR", "KINDS", "crd", "crds", "file_name", "render", "structural", "write"]
+__all__ = ["CRDS_DIR", "KINDS", "bound_selector", "crd", "crds", "file_name", "render",
+           "structural", "write"]
 
 GROUP = "cluster.x-k8s.io"
 CRDS_DIR = Path(__file__).parent / "crds"
@@ -53,7 +56,12 @@ def _cond(name: str, cond: str, description: str, priority: int = 0) -> dict[str
                 description, priority)
 
 
-_AGE = _col("Age", "date", ".metadata.creationTimestamp", "Time duration since creation")
+def _age(kind: str) -> dict[str, Any]:
+    return _col("Age", "date", ".metadata.creationTimestamp",
+                f"Time duration since creation of {kind}")
+
+
+_CLASS_DOC = "ClusterClass of this Cluster, empty if the Cluster is not using a ClusterClass"
 _CLUSTER = _col("Cluster", "string", ".spec.clusterName", "Cluster")
 _PAUSED = _cond("Paused", "Paused", "Reconciliation paused", 10)
 
@@ -74,16 +82,15 @@ class Kind:
 KINDS: tuple[Kind, ...] = (
     Kind("Cluster", "clusters", ("cl",), False, {
         "v1beta1": [
-            _col("ClusterClass", "string", ".spec.topology.class", "ClusterClass of this Cluster"),
+            _col("ClusterClass", "string", ".spec.topology.class", _CLASS_DOC),
             _col("Phase", "string", ".status.phase",
                  "Cluster status such as Pending/Provisioning/Provisioned/Deleting/Failed"),
-            _AGE,
+            _age("Cluster"),
             _col("Version", "string", ".spec.topology.version",
                  "Kubernetes version associated with this Cluster"),
         ],
         "v1beta2": [
-            _col("ClusterClass", "string", ".spec.topology.classRef.name",
-                 "ClusterClass of this Cluster"),
+            _col("ClusterClass", "string", ".spec.topology.classRef.name", _CLASS_DOC),
             _cond("Available", "Available", "Cluster pass all availability checks"),
             _col("CP Desired", "integer", ".status.controlPlane.desiredReplicas",
                  "The desired number of control plane machines"),
@@ -108,7 +115,7 @@ KINDS: tuple[Kind, ...] = (
             _PAUSED,
             _col("Phase", "string", ".status.phase",
                  "Cluster status such as Pending/Provisioning/Provisioned/Deleting/Failed"),
-            _AGE,
+            _age("Cluster"),
             _col("Version", "string", ".spec.topology.version",
                  "Kubernetes version associated with this Cluster"),
         ],
@@ -121,7 +128,7 @@ KINDS: tuple[Kind, ...] = (
             _col("ProviderID", "string", ".spec.providerID", "Provider ID"),
             _col("Phase", "string", ".status.phase",
                  "Machine status such as Terminating/Pending/Running/Failed etc"),
-            _AGE,
+            _age("Machine"),
             _col("Version", "string", ".spec.version",
                  "Kubernetes version associated with this Machine"),
         ],
@@ -129,14 +136,21 @@ KINDS: tuple[Kind, ...] = (
             _CLUSTER,
             _col("Node Name", "string", ".status.nodeRef.name",
                  "Node name associated with this machine"),
-            _cond("Ready", "Ready", "Machine pass all readiness checks", 10),
+            _col("Provider ID", "string", ".spec.providerID", "Provider ID", 10),
+            _cond("Ready", "Ready", "Machine pass all readiness checks"),
             _cond("Available", "Available", "Machine is Ready for at least MinReadySeconds"),
-            _cond("Up-to-date", "UpToDate", "Machine spec matches the spec of the Machine's owner"
+            _cond("Up-to-date", "UpToDate", " Machine spec matches the spec of the Machine's owner"
                   " resource, e.g. MachineDeployment"),
+            _col("Internal-IP", "string", '.status.addresses[?(@.type=="InternalIP")].address',
+                 "Internal IP of the machine", 10),
+            _col("External-IP", "string", '.status.addresses[?(@.type=="ExternalIP")].address',
+                 "External IP of the machine", 10),
+            _col("OS-Image", "string", ".status.nodeInfo.osImage", "OS Image reported by the node",
+                 10),
             _PAUSED,
             _col("Phase", "string", ".status.phase",
                  "Machine status such as Terminating/Pending/Running/Failed etc"),
-            _AGE,
+            _age("Machine"),
             _col("Version", "string", ".spec.version",
                  "Kubernetes version associated with this Machine"),
         ],
@@ -144,12 +158,15 @@ KINDS: tuple[Kind, ...] = (
     Kind("MachineSet", "machinesets", ("ms",), True, {
         "v1beta1": [
             _CLUSTER,
-            _col("Desired", "integer", ".spec.replicas", "The desired number of machines"),
-            _col("Replicas", "integer", ".status.replicas", "The number of machines"),
-            _col("Ready", "integer", ".status.readyReplicas", "The number of ready machines"),
+            _col("Desired", "integer", ".spec.replicas",
+                 "Total number of machines desired by this machineset", 10),
+            _col("Replicas", "integer", ".status.replicas",
+                 "Total number of non-terminated machines targeted by this machineset"),
+            _col("Ready", "integer", ".status.readyReplicas",
+                 "Total number of ready machines targeted by this machineset."),
             _col("Available", "integer", ".status.availableReplicas",
-                 "The number of available machines"),
-            _AGE,
+                 "Total number of available machines (ready for at least minReadySeconds)"),
+            _age("MachineSet"),
             _col("Version", "string", ".spec.template.spec.version",
                  "Kubernetes version associated with this MachineSet"),
         ],
@@ -164,7 +181,7 @@ KINDS: tuple[Kind, ...] = (
             _col("Up-to-date", "integer", ".status.upToDateReplicas",
                  "The number of machines with UpToDate condition true"),
             _PAUSED,
-            _AGE,
+            _age("MachineSet"),
             _col("Version", "string", ".spec.template.spec.version",
                  "Kubernetes version associated with this MachineSet"),
         ],
@@ -172,7 +189,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("MachineDeployment", "machinedeployments", ("md",), True, {
         "v1beta1": [
             _CLUSTER,
-            _col("Desired", "integer", ".spec.replicas", "Total number of machines desired"),
+            _col("Desired", "integer", ".spec.replicas",
+                 "Total number of machines desired by this MachineDeployment", 10),
             _col("Replicas", "integer", ".status.replicas",
                  "Total number of non-terminated machines targeted by this MachineDeployment"),
             _col("Ready", "integer", ".status.readyReplicas",
@@ -184,7 +202,7 @@ KINDS: tuple[Kind, ...] = (
                  "Total number of unavailable machines targeted by this MachineDeployment"),
             _col("Phase", "string", ".status.phase",
                  "MachineDeployment status such as ScalingUp/ScalingDown/Running/Failed/Unknown"),
-            _AGE,
+            _age("MachineDeployment"),
             _col("Version", "string", ".spec.template.spec.version",
                  "Kubernetes version associated with this MachineDeployment"),
         ],
@@ -202,7 +220,7 @@ KINDS: tuple[Kind, ...] = (
             _PAUSED,
             _col("Phase", "string", ".status.phase",
                  "MachineDeployment status such as ScalingUp/ScalingDown/Running/Failed/Unknown"),
-            _AGE,
+            _age("MachineDeployment"),
             _col("Version", "string", ".spec.template.spec.version",
                  "Kubernetes version associated with this MachineDeployment"),
         ],
@@ -216,7 +234,7 @@ KINDS: tuple[Kind, ...] = (
                  "Maximum number of unhealthy machines allowed"),
             _col("CurrentHealthy", "integer", ".status.currentHealthy",
                  "Current observed healthy machines"),
-            _AGE,
+            _age("MachineHealthCheck"),
         ],
         "v1beta2": [
             _CLUSTER,
@@ -225,12 +243,13 @@ KINDS: tuple[Kind, ...] = (
             _col("Healthy", "integer", ".status.currentHealthy",
                  "Current observed healthy machines"),
             _PAUSED,
-            _AGE,
+            _age("MachineHealthCheck"),
         ],
     }),
 )
 
 _DROP = ("title", "default", "$defs")
+_CEL = "x-kubernetes-validations"
 
 
 def structural(schema: dict[str, Any]) -> dict[str, Any]:
@@ -246,13 +265,13 @@ def structural(schema: dict[str, Any]) -> dict[str, Any]:
         ref = node.pop("$ref", None)
         if ref is not None:
             target = copy.deepcopy(defs[ref.rsplit("/", 1)[-1]])
-            node = {**target, **node}
+            node = _merge(target, node)
         any_of = node.get("anyOf")
         if isinstance(any_of, list) and any(b == {"type": "null"} for b in any_of):
             rest = [b for b in any_of if b != {"type": "null"}]
             del node["anyOf"]
             if len(rest) == 1:
-                node = {**walk(rest[0]), **{k: v for k, v in node.items()}}
+                node = _merge(walk(rest[0]), node)
             else:
                 node["anyOf"] = rest
         out: dict[str, Any] = {}
@@ -274,18 +293,51 @@ def structural(schema: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _merge(inner: dict[str, Any], outer: dict[str, Any]) -> dict[str, Any]:
+    """`outer`'s keywords over `inner`'s, except that CEL rules of both apply."""
+    out = {**inner, **outer}
+    rules = [*inner.get(_CEL, []), *outer.get(_CEL, [])]
+    if rules:
+        out[_CEL] = rules
+    return out
+
+
 def _schema(model: type[KubeModel]) -> dict[str, Any]:
     return structural(model.model_json_schema(by_alias=True))
+
+
+# Bounds on the selectors the selector-matches-template rule walks: without them kube-apiserver
+# estimates that rule far over its CEL cost budget and refuses the CRD. Label values longer than
+# 63 characters and keys longer than 317 are invalid anyway (upstream's webhook refuses them); the
+# counts are Shipyard's own, far above any real selector.
+LABEL_VALUE_MAX, LABEL_KEY_MAX, SELECTOR_TERMS_MAX = 63, 317, 64
+
+
+def bound_selector(spec: dict[str, Any]) -> None:
+    """Add the bounds above to ``spec.selector`` of a MachineSet/MachineDeployment schema."""
+    selector = spec["properties"]["selector"]["properties"]
+    labels = selector["matchLabels"]
+    labels["maxProperties"] = SELECTOR_TERMS_MAX
+    labels["additionalProperties"]["maxLength"] = LABEL_VALUE_MAX
+    terms = selector["matchExpressions"]
+    terms["maxItems"] = SELECTOR_TERMS_MAX
+    term = terms["items"]["properties"]
+    term["key"]["maxLength"] = LABEL_KEY_MAX
+    term["values"]["maxItems"] = SELECTOR_TERMS_MAX
+    term["values"]["items"]["maxLength"] = LABEL_VALUE_MAX
 
 
 def crd(kind: Kind, *, conversion: str = "Webhook") -> dict[str, Any]:
     versions = []
     for module, storage in ((v1beta1, False), (v1beta2, True)):
+        schema = _schema(module.KINDS[kind.kind])
+        if kind.scale:
+            bound_selector(schema["properties"]["spec"])
         version: dict[str, Any] = {
             "name": module.VERSION,
             "served": True,
             "storage": storage,
-            "schema": {"openAPIV3Schema": _schema(module.KINDS[kind.kind])},
+            "schema": {"openAPIV3Schema": schema},
             "subresources": {"status": {}},
             "additionalPrinterColumns": kind.columns[module.VERSION],
         }

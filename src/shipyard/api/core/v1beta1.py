@@ -6,14 +6,18 @@ MachineDeployment, ``corev1.ObjectReference`` refs with ``apiVersion``, MachineH
 ``maxUnhealthy``/``unhealthyRange``/``remediationTemplate``, and Cluster API's own condition
 shape (with ``severity``). Newer-style conditions ride along under ``status.v1beta2``.
 Objects are converted to and from v1beta2 by :mod:`shipyard.api.core.conversion`.
+Upstream's webhook checks that CEL can express are ``x-kubernetes-validations`` here as in v1beta2
+(:mod:`shipyard.api.core.rules`), on this version's field paths.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
+from shipyard.api.core import rules
+from shipyard.api.core.rules import validations
 from shipyard.api.meta import (
     Condition,
     IntOrString,
@@ -95,7 +99,7 @@ class APIEndpoint(KubeModel):
 class Topology(KubeModel):
     class_: str = Field(alias="class")
     class_namespace: str | None = None
-    version: str
+    version: str = Field(json_schema_extra=validations(rules.TOPOLOGY_SEMVER))
     rollout_after: Time | None = None
     control_plane: Object | None = None
     workers: Object | None = None
@@ -108,6 +112,7 @@ class ClusterAvailabilityGate(KubeModel):
 
 
 class ClusterSpec(KubeModel):
+    model_config = ConfigDict(json_schema_extra=validations(*rules.CLUSTER_REFS_NOT_REMOVED))
     paused: bool | None = None
     cluster_network: ClusterNetwork | None = None
     control_plane_endpoint: APIEndpoint | None = None
@@ -168,7 +173,7 @@ class MachineSpec(KubeModel):
     cluster_name: str = Field(min_length=1)
     bootstrap: Bootstrap
     infrastructure_ref: ObjectReference
-    version: str | None = None
+    version: str | None = Field(default=None, json_schema_extra=validations(rules.SEMVER))
     provider_id: str | None = Field(default=None, alias="providerID")
     failure_domain: str | None = None
     readiness_gates: list[MachineReadinessGate] | None = Field(
@@ -210,7 +215,10 @@ class Machine(KubeModel):
     api_version: str | None = None
     kind: str | None = None
     metadata: ObjectMetaDict | None = None
-    spec: MachineSpec | None = None
+    # On the Machine's spec only: a MachineSpec is also a set's template, whose clusterName
+    # upstream does not freeze.
+    spec: MachineSpec | None = Field(
+        default=None, json_schema_extra=validations(rules.CLUSTER_NAME_IMMUTABLE))
     status: MachineStatus | None = None
 
 
@@ -223,12 +231,15 @@ class MachineTemplateSpec(KubeModel):
 
 
 class MachineNamingStrategy(KubeModel):
-    template: str | None = None
+    template: str | None = Field(default=None,
+                                 json_schema_extra=validations(rules.MACHINE_NAMING_RANDOM))
 
 
 class MachineSetSpec(KubeModel):
+    model_config = ConfigDict(json_schema_extra=validations(
+        rules.MS_SELECTOR_MATCHES_TEMPLATE, rules.CLUSTER_NAME_IMMUTABLE))
     cluster_name: str = Field(min_length=1)
-    replicas: int | None = None
+    replicas: int | None = Field(default=None, ge=0)
     min_ready_seconds: int | None = None
     delete_policy: Literal["Random", "Newest", "Oldest"] | None = None
     selector: LabelSelector
@@ -269,13 +280,16 @@ class MachineSet(KubeModel):
 
 
 class MachineRollingUpdateDeployment(KubeModel):
-    max_unavailable: IntOrString | None = None
-    max_surge: IntOrString | None = None
+    max_unavailable: IntOrString | None = Field(
+        default=None, json_schema_extra=validations(rules.INT_OR_PERCENT))
+    max_surge: IntOrString | None = Field(
+        default=None, json_schema_extra=validations(rules.INT_OR_PERCENT))
     delete_policy: Literal["Random", "Newest", "Oldest"] | None = None
 
 
 class RemediationStrategy(KubeModel):
-    max_in_flight: IntOrString | None = None
+    max_in_flight: IntOrString | None = Field(
+        default=None, json_schema_extra=validations(rules.INT_OR_PERCENT))
 
 
 class MachineDeploymentStrategy(KubeModel):
@@ -285,8 +299,10 @@ class MachineDeploymentStrategy(KubeModel):
 
 
 class MachineDeploymentSpec(KubeModel):
+    model_config = ConfigDict(json_schema_extra=validations(
+        rules.MD_SELECTOR_MATCHES_TEMPLATE, rules.CLUSTER_NAME_IMMUTABLE))
     cluster_name: str = Field(min_length=1)
-    replicas: int | None = None
+    replicas: int | None = Field(default=None, ge=0)
     rollout_after: Time | None = None
     selector: LabelSelector
     template: MachineTemplateSpec
@@ -337,12 +353,16 @@ class UnhealthyCondition(KubeModel):
 
 
 class MachineHealthCheckSpec(KubeModel):
+    model_config = ConfigDict(json_schema_extra=validations(
+        *rules.MHC_SELECTOR, rules.CLUSTER_NAME_IMMUTABLE))
     cluster_name: str = Field(min_length=1)
     selector: LabelSelector
     unhealthy_conditions: list[UnhealthyCondition] | None = None
-    max_unhealthy: IntOrString | None = None
+    max_unhealthy: IntOrString | None = Field(
+        default=None, json_schema_extra=validations(rules.INT_OR_PERCENT))
     unhealthy_range: str | None = Field(default=None, pattern=r"^\[[0-9]+-[0-9]+\]$")
-    node_startup_timeout: Duration | None = None
+    node_startup_timeout: Duration | None = Field(
+        default=None, json_schema_extra=validations(rules.MHC_NODE_STARTUP_TIMEOUT_DURATION))
     remediation_template: ObjectReference | None = None
 
 

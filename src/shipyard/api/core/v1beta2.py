@@ -6,14 +6,20 @@ names, enums and bounds follow upstream's ``api/core/v1beta2/*_types.go``; condi
 
 Not modelled in depth (kept as free-form objects, never dropped): ``spec.topology`` beyond its
 class reference and version, and ``status.nodeInfo``.
+
+Upstream's validating-webhook checks that CEL can express ride on the models as
+``x-kubernetes-validations`` (:mod:`shipyard.api.core.rules`), so the CRDs reject at admission
+what upstream's webhooks reject.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
+from shipyard.api.core import rules
+from shipyard.api.core.rules import validations
 from shipyard.api.core.v1beta1 import V1Beta1Condition
 from shipyard.api.meta import (
     Condition,
@@ -99,7 +105,8 @@ class Topology(KubeModel):
     """Managed topology; its controlPlane/workers/variables are kept free-form here."""
 
     class_ref: ClusterClassRef
-    version: str = Field(min_length=1, max_length=256)
+    version: str = Field(min_length=1, max_length=256,
+                         json_schema_extra=validations(rules.TOPOLOGY_SEMVER))
     control_plane: Object | None = None
     workers: Object | None = None
     variables: list[Object] | None = Field(default=None, max_length=1000)
@@ -111,7 +118,8 @@ class ClusterAvailabilityGate(KubeModel):
 
 
 class ClusterSpec(KubeModel):
-    model_config = _MIN1
+    model_config = ConfigDict(json_schema_extra={
+        "minProperties": 1, **validations(*rules.CLUSTER_REFS_NOT_REMOVED)})
     paused: bool | None = None
     cluster_network: ClusterNetwork | None = None
     control_plane_endpoint: APIEndpoint | None = None
@@ -206,7 +214,8 @@ class MachineSpec(KubeModel):
     cluster_name: str = NAME_63
     bootstrap: Bootstrap
     infrastructure_ref: ContractVersionedObjectReference
-    version: str | None = Field(default=None, min_length=1, max_length=256)
+    version: str | None = Field(default=None, min_length=1, max_length=256,
+                                json_schema_extra=validations(rules.SEMVER))
     provider_id: str | None = Field(default=None, alias="providerID", min_length=1,
                                     max_length=512)
     failure_domain: str | None = Field(default=None, min_length=1, max_length=256)
@@ -262,7 +271,10 @@ class Machine(KubeModel):
     api_version: str | None = None
     kind: str | None = None
     metadata: ObjectMetaDict | None = None
-    spec: MachineSpec | None = None
+    # On the Machine's spec only: a MachineSpec is also a set's template, whose clusterName
+    # upstream does not freeze.
+    spec: MachineSpec | None = Field(
+        default=None, json_schema_extra=validations(rules.CLUSTER_NAME_IMMUTABLE))
     status: MachineStatus | None = None
 
 
@@ -278,7 +290,8 @@ DeletionOrder = Literal["Random", "Newest", "Oldest"]
 
 class MachineNamingSpec(KubeModel):
     model_config = _MIN1
-    template: str | None = Field(default=None, min_length=1, max_length=256)
+    template: str | None = Field(default=None, min_length=1, max_length=256,
+                                 json_schema_extra=validations(rules.MACHINE_NAMING_RANDOM))
 
 
 class MachineSetDeletionSpec(KubeModel):
@@ -287,6 +300,8 @@ class MachineSetDeletionSpec(KubeModel):
 
 
 class MachineSetSpec(KubeModel):
+    model_config = ConfigDict(json_schema_extra=validations(
+        rules.MS_SELECTOR_MATCHES_TEMPLATE, rules.CLUSTER_NAME_IMMUTABLE))
     cluster_name: str = NAME_63
     replicas: int | None = Field(default=None, ge=0)
     selector: LabelSelector
@@ -333,8 +348,10 @@ class MachineSet(KubeModel):
 
 class RollingUpdate(KubeModel):
     model_config = _MIN1
-    max_unavailable: IntOrString | None = None
-    max_surge: IntOrString | None = None
+    max_unavailable: IntOrString | None = Field(
+        default=None, json_schema_extra=validations(rules.INT_OR_PERCENT))
+    max_surge: IntOrString | None = Field(
+        default=None, json_schema_extra=validations(rules.INT_OR_PERCENT))
 
 
 class RolloutStrategy(KubeModel):
@@ -351,10 +368,13 @@ class MachineDeploymentRollout(KubeModel):
 
 class MachineDeploymentRemediation(KubeModel):
     model_config = _MIN1
-    max_in_flight: IntOrString | None = None
+    max_in_flight: IntOrString | None = Field(
+        default=None, json_schema_extra=validations(rules.INT_OR_PERCENT))
 
 
 class MachineDeploymentSpec(KubeModel):
+    model_config = ConfigDict(json_schema_extra=validations(
+        rules.MD_SELECTOR_MATCHES_TEMPLATE, rules.CLUSTER_NAME_IMMUTABLE))
     cluster_name: str = NAME_63
     replicas: int | None = Field(default=None, ge=0)
     rollout: MachineDeploymentRollout | None = None
@@ -410,14 +430,18 @@ class UnhealthyNodeCondition(KubeModel):
 
 
 class UnhealthyMachineCondition(KubeModel):
-    type: str = Field(min_length=1, max_length=316)
+    type: str = Field(min_length=1, max_length=316, pattern=(
+        r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+        r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"),
+        json_schema_extra=validations(rules.UNHEALTHY_MACHINE_CONDITION_TYPE))
     status: Literal["True", "False", "Unknown"]
     timeout_seconds: int = Field(ge=0)
 
 
 class MachineHealthCheckChecks(KubeModel):
     model_config = _MIN1
-    node_startup_timeout_seconds: int | None = Field(default=None, ge=0)
+    node_startup_timeout_seconds: int | None = Field(
+        default=None, ge=0, json_schema_extra=validations(rules.MHC_NODE_STARTUP_TIMEOUT_SECONDS))
     unhealthy_node_conditions: list[UnhealthyNodeCondition] | None = Field(
         default=None, min_length=1, max_length=100,
         json_schema_extra={"x-kubernetes-list-type": "atomic"})
@@ -428,7 +452,8 @@ class MachineHealthCheckChecks(KubeModel):
 
 class TriggerIf(KubeModel):
     model_config = _MIN1
-    unhealthy_less_than_or_equal_to: IntOrString | None = None
+    unhealthy_less_than_or_equal_to: IntOrString | None = Field(
+        default=None, json_schema_extra=validations(rules.INT_OR_PERCENT))
     unhealthy_in_range: str | None = Field(default=None, min_length=1, max_length=32,
                                            pattern=r"^\[[0-9]+-[0-9]+\]$")
 
@@ -446,6 +471,8 @@ class MachineHealthCheckRemediation(KubeModel):
 
 
 class MachineHealthCheckSpec(KubeModel):
+    model_config = ConfigDict(json_schema_extra=validations(
+        *rules.MHC_SELECTOR, rules.CLUSTER_NAME_IMMUTABLE))
     cluster_name: str = NAME_63
     selector: LabelSelector
     checks: MachineHealthCheckChecks | None = None
@@ -463,7 +490,8 @@ class MachineHealthCheckStatus(KubeModel):
     current_healthy: int | None = Field(default=None, ge=0)
     remediations_allowed: int | None = Field(default=None, ge=0)
     observed_generation: int | None = Field(default=None, ge=1)
-    targets: list[str] | None = Field(default=None, max_length=10000)
+    targets: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = Field(
+        default=None, max_length=10000, json_schema_extra={"x-kubernetes-list-type": "atomic"})
     deprecated: MachineHealthCheckDeprecatedStatus | None = None
 
 
