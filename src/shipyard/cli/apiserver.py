@@ -5,12 +5,20 @@ created on first start, reused after), ``state.db`` (the SQLite store) and ``kub
 credentials for the URL actually bound, rewritten on every start, so ``--port 0`` works). The
 kubeconfig is written before ``--port-file``: whoever sees the port file may use the kubeconfig.
 
+``--storage etcd`` keeps the objects in etcd instead (`shipyard.storage.etcd.EtcdStore`), so
+several API servers can share them as kube-apiserver replicas do: at ``--etcd-endpoints`` if
+given, else in a single-member etcd this command starts under ``--data-dir`` (``etcd/``, log
+``etcd.log``) and stops on exit. The etcd binary is found by
+`shipyard.storage.etcd_process.find_etcd`.
+
 Logs go to stderr. SIGTERM or SIGINT shut down gracefully (see `shipyard.apiserver.serving`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,12 +52,14 @@ def new_api_server(store: Any, **options: Any) -> Any:
     return server
 
 
-def build_app(data_dir: Path, pki: Any, *, anonymous_auth: bool) -> Any:
-    """The authenticated API server over the SQLite store in ``data_dir``."""
+def build_app(data_dir: Path, pki: Any, *, anonymous_auth: bool, store: Any = None) -> Any:
+    """The authenticated API server over ``store`` (default: the SQLite store in
+    ``data_dir``)."""
     from shipyard.apiserver import authn, certs
     from shipyard.storage import SQLiteStore
 
-    store = SQLiteStore(data_dir / "state.db")
+    if store is None:
+        store = SQLiteStore(data_dir / "state.db")
     return authn.Authenticator(
         new_api_server(store),
         tokens=authn.load_token_file(pki.token_file),
@@ -77,6 +87,13 @@ def build_app(data_dir: Path, pki: Any, *, anonymous_auth: bool) -> Any:
               help="Let unauthenticated clients GET /healthz, /livez, /readyz and /version.")
 @click.option("--shutdown-timeout", type=click.IntRange(0), default=5, show_default=True,
               help="Seconds open requests (watches) get to finish on shutdown.")
+@click.option("--storage", type=click.Choice(["sqlite", "etcd"]), default="sqlite",
+              show_default=True, help="Where objects are kept: SQLite under --data-dir, or etcd.")
+@click.option("--etcd-endpoints", metavar="URL[,URL]", default="",
+              help="etcd client URLs for --storage etcd. Without them a local etcd is started "
+                   "under --data-dir and stopped on exit.")
+@click.option("--etcd-prefix", default="", metavar="PREFIX",
+              help="Prefix for every etcd key, so several servers can share one etcd.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 def apiserver(
@@ -89,13 +106,17 @@ def apiserver(
     key_type: str,
     anonymous_auth: bool,
     shutdown_timeout: int,
+    storage: str,
+    etcd_endpoints: str,
+    etcd_prefix: str,
     log_level: str,
 ) -> None:
     """Run the Kubernetes-compatible management API server in the foreground."""
     from shipyard.apiserver import certs
-    from shipyard.apiserver.serving import ServingOptions, serve
-    from shipyard.cli.kubeconfig import admin_kubeconfig, server_url, write_kubeconfig
 
+    endpoints = parse_endpoints(etcd_endpoints)
+    if storage != "etcd" and (endpoints or etcd_prefix):
+        raise click.UsageError("--etcd-endpoints and --etcd-prefix need --storage etcd")
     configure_logging(log_level)
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -107,7 +128,77 @@ def apiserver(
                                extra_sans=sans)
     except (certs.PKIError, OSError) as e:
         raise click.ClickException(str(e)) from e
-    app = build_app(data_dir, pki, anonymous_auth=anonymous_auth)
+    serve_on = functools.partial(
+        run, data_dir, pki, bind_address=bind_address, port=port, insecure=insecure,
+        port_file=port_file, anonymous_auth=anonymous_auth, shutdown_timeout=shutdown_timeout,
+        log_level=log_level,
+    )
+    if storage != "etcd":
+        serve_on(None)
+        return
+    from shipyard.storage.etcd import EtcdStore
+
+    if endpoints:
+        log.info("storing objects in etcd at %s", ",".join(endpoints))
+        serve_on(EtcdStore(endpoints, etcd_prefix))
+        return
+    # uvicorn re-raises SIGTERM once it has shut down, which would kill this process before
+    # it stops its etcd: turn SIGTERM into an exception until etcd is stopped, then die of it.
+    from shipyard.storage.etcd_process import LocalEtcd
+
+    local_etcd = LocalEtcd(data_dir / "etcd")
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    terminated = False
+    try:
+        start_local_etcd(local_etcd)
+        log.info("storing objects in etcd at %s", local_etcd.endpoint)
+        serve_on(EtcdStore([local_etcd.endpoint], etcd_prefix))
+    except _Terminated:
+        terminated = True
+    finally:
+        local_etcd.stop()
+    if terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived (or was re-raised by uvicorn after a graceful shutdown)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
+def parse_endpoints(text: str) -> list[str]:
+    """``URL[,URL]`` into a list, each an http:// or https:// URL."""
+    endpoints = [e.strip() for e in text.split(",") if e.strip()]
+    for endpoint in endpoints:
+        if not endpoint.startswith(("http://", "https://")):
+            raise click.BadParameter(f"{endpoint!r} is not an http:// or https:// URL",
+                                     param_hint="--etcd-endpoints")
+    return endpoints
+
+
+def start_local_etcd(local: Any) -> None:
+    """Start ``local`` (a `LocalEtcd`) and wait until it is healthy; the caller stops it."""
+    from shipyard.storage.etcd_process import EtcdNotFoundError, EtcdStartError
+
+    try:
+        local.start()
+    except (EtcdNotFoundError, EtcdStartError) as e:
+        raise click.ClickException(str(e)) from e
+    log.info("started etcd (pid %s) at %s; log %s", local.pid, local.endpoint, local.log_path)
+
+
+def run(data_dir: Path, pki: Any, store: Any, *, bind_address: str, port: int, insecure: bool,
+        port_file: Path | None, anonymous_auth: bool, shutdown_timeout: int,
+        log_level: str) -> None:
+    """Serve in the foreground until SIGTERM or SIGINT."""
+    from shipyard.apiserver.serving import ServingOptions, serve
+    from shipyard.cli.kubeconfig import admin_kubeconfig, server_url, write_kubeconfig
+
+    app = build_app(data_dir, pki, anonymous_auth=anonymous_auth, store=store)
     kubeconfig_path = data_dir / "kubeconfig"
     ca_pem = None if insecure else pki.ca_cert.read_bytes()
 

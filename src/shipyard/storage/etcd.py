@@ -210,7 +210,7 @@ class EtcdStore:
             try:
                 answer = await self._client.range(body)
             except EtcdCompactedError:
-                self._compacted = max(self._compacted, await self._find_compacted(revision))
+                self._compacted = max(self._compacted, await self._find_compacted(self._revision))
                 raise CompactedError(revision, self._compacted) from None
             except EtcdFutureRevisionError:
                 raise FutureRevisionError(revision, self._revision) from None
