@@ -5,8 +5,11 @@ carrying out the remediation."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import random
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -118,6 +121,26 @@ async def workload(fake: FakeClient) -> RemoteClusters:
     return RemoteClusters(fake, lambda text: fake)
 
 
+@contextlib.asynccontextmanager
+async def checker(fake: FakeClient) -> AsyncIterator[MachineHealthCheckReconciler]:
+    """A reconciler whose Node informers are stopped afterwards."""
+    r = MachineHealthCheckReconciler(fake, await workload(fake))
+    try:
+        yield r
+    finally:
+        await r.remote.aclose()
+
+
+async def node_gone(r: MachineHealthCheckReconciler, name: str) -> None:
+    """Wait until the reconciler's Node informer has seen the deletion."""
+    nodes = await r.remote.nodes(NS, "c1")
+    for _ in range(500):
+        if nodes.cache.get(name) is None:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the Node informer still has {name}")
+
+
 def mhc(trigger: dict[str, Any] | None = None) -> Object:
     return {"apiVersion": V1B2, "kind": "MachineHealthCheck",
             "metadata": {"name": "mhc", "namespace": NS},
@@ -150,55 +173,56 @@ def cond(obj: Object, type_: str) -> str | None:
 async def test_marks_unhealthy_and_the_machine_set_remediates() -> None:
     fake = await capi_fake()
     found = await setup_machines(fake, 3)
-    r = MachineHealthCheckReconciler(fake, await workload(fake))
-    await fake.create(mhc({"unhealthyLessThanOrEqualTo": 1}))
-    result = await r.reconcile(Request(NS, "mhc"))
-    assert result.requeue_after == 10.0  # Nodes are polled, not watched
-    status = (await fake.get(V1B2, "MachineHealthCheck", "mhc", NS))["status"]
-    assert (status["expectedMachines"], status["currentHealthy"],
-            status["remediationsAllowed"]) == (3, 3, 1)
-    assert status["targets"] == sorted(m["metadata"]["name"] for m in found)
-    assert all(cond(m, "HealthCheckSucceeded") == "True" for m in await machines(fake))
+    async with checker(fake) as r:
+        await fake.create(mhc({"unhealthyLessThanOrEqualTo": 1}))
+        result = await r.reconcile(Request(NS, "mhc"))
+        assert result.requeue_after is None  # Nodes are watched, not polled
+        status = (await fake.get(V1B2, "MachineHealthCheck", "mhc", NS))["status"]
+        assert (status["expectedMachines"], status["currentHealthy"],
+                status["remediationsAllowed"]) == (3, 3, 1)
+        assert status["targets"] == sorted(m["metadata"]["name"] for m in found)
+        assert all(cond(m, "HealthCheckSucceeded") == "True" for m in await machines(fake))
 
-    await fake.delete("v1", "Node", "node-0")
-    await r.reconcile(Request(NS, "mhc"))
-    sick = next(m for m in await machines(fake) if m["status"]["nodeRef"]["name"] == "node-0")
-    assert cond(sick, "HealthCheckSucceeded") == "False"
-    assert cond(sick, "OwnerRemediated") == "False"
-    assert cond(sick, "Ready") is None  # nothing else touched
-    await MachineSetReconciler(fake, rng=random.Random(3)).reconcile(Request(NS, "ms"))
-    names = {m["metadata"]["name"] for m in await machines(fake)}
-    assert sick["metadata"]["name"] not in names and len(names) == 3
+        await fake.delete("v1", "Node", "node-0")
+        await node_gone(r, "node-0")
+        await r.reconcile(Request(NS, "mhc"))
+        sick = next(m for m in await machines(fake) if m["status"]["nodeRef"]["name"] == "node-0")
+        assert cond(sick, "HealthCheckSucceeded") == "False"
+        assert cond(sick, "OwnerRemediated") == "False"
+        assert cond(sick, "Ready") is None  # nothing else touched
+        await MachineSetReconciler(fake, rng=random.Random(3)).reconcile(Request(NS, "ms"))
+        names = {m["metadata"]["name"] for m in await machines(fake)}
+        assert sick["metadata"]["name"] not in names and len(names) == 3
 
 
 async def test_too_many_unhealthy_refuses_remediation() -> None:
     fake = await capi_fake()
     await setup_machines(fake, 3)
-    r = MachineHealthCheckReconciler(fake, await workload(fake))
-    await fake.create(mhc({"unhealthyLessThanOrEqualTo": 1}))
-    await fake.delete("v1", "Node", "node-0")
-    await fake.delete("v1", "Node", "node-1")
-    await r.reconcile(Request(NS, "mhc"))
-    found = await machines(fake)
-    assert sorted(cond(m, "HealthCheckSucceeded") or "" for m in found) == [
-        "False", "False", "True"]
-    assert all(cond(m, "OwnerRemediated") is None for m in found)
-    got = await fake.get(V1B2, "MachineHealthCheck", "mhc", NS)
-    assert cond(got, "RemediationAllowed") == "False"
-    allowed = next(c for c in got["status"]["conditions"] if c["type"] == "RemediationAllowed")
-    assert allowed["reason"] == "TooManyUnhealthy"
-    assert (got["status"]["currentHealthy"], got["status"]["remediationsAllowed"]) == (1, 0)
+    async with checker(fake) as r:
+        await fake.create(mhc({"unhealthyLessThanOrEqualTo": 1}))
+        await fake.delete("v1", "Node", "node-0")
+        await fake.delete("v1", "Node", "node-1")
+        await r.reconcile(Request(NS, "mhc"))
+        found = await machines(fake)
+        assert sorted(cond(m, "HealthCheckSucceeded") or "" for m in found) == [
+            "False", "False", "True"]
+        assert all(cond(m, "OwnerRemediated") is None for m in found)
+        got = await fake.get(V1B2, "MachineHealthCheck", "mhc", NS)
+        assert cond(got, "RemediationAllowed") == "False"
+        allowed = next(c for c in got["status"]["conditions"] if c["type"] == "RemediationAllowed")
+        assert allowed["reason"] == "TooManyUnhealthy"
+        assert (got["status"]["currentHealthy"], got["status"]["remediationsAllowed"]) == (1, 0)
 
 
 async def test_machines_without_nodes_wait_for_startup_timeout() -> None:
     fake = await capi_fake()
     await fake.create(machine_set("ms", 2))
     await MachineSetReconciler(fake).reconcile(Request(NS, "ms"))
-    r = MachineHealthCheckReconciler(fake, await workload(fake))
-    await fake.create(mhc())
-    result = await r.reconcile(Request(NS, "mhc"))
-    assert result.requeue_after is not None and 0 < result.requeue_after <= 300
-    assert all(cond(m, "HealthCheckSucceeded") == "True" for m in await machines(fake))
+    async with checker(fake) as r:
+        await fake.create(mhc())
+        result = await r.reconcile(Request(NS, "mhc"))
+        assert result.requeue_after is not None and 0 < result.requeue_after <= 300
+        assert all(cond(m, "HealthCheckSucceeded") == "True" for m in await machines(fake))
 
 
 async def test_skip_remediation_annotation() -> None:
@@ -208,8 +232,8 @@ async def test_skip_remediation_annotation() -> None:
         "annotations": {"cluster.x-k8s.io/skip-remediation": ""}}}, NS)
     node_name = found[0]["status"]["nodeRef"]["name"]
     await fake.delete("v1", "Node", node_name)
-    r = MachineHealthCheckReconciler(fake, await workload(fake))
-    await fake.create(mhc())
-    await r.reconcile(Request(NS, "mhc"))
-    m = await fake.get(V1B2, "Machine", found[0]["metadata"]["name"], NS)
-    assert cond(m, "HealthCheckSucceeded") == "False" and cond(m, "OwnerRemediated") is None
+    async with checker(fake) as r:
+        await fake.create(mhc())
+        await r.reconcile(Request(NS, "mhc"))
+        m = await fake.get(V1B2, "Machine", found[0]["metadata"]["name"], NS)
+        assert cond(m, "HealthCheckSucceeded") == "False" and cond(m, "OwnerRemediated") is None

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from shipyard.client import Object
-from shipyard.controllers import machinehealthcheck
 from shipyard.providers.inmemory import types
 from tests.kube import Server
 from tests.providers.harness import (
@@ -170,9 +169,7 @@ async def test_machine_deployment_rolls_out_keeping_availability(full_env: Env) 
 
 
 @pytest.mark.timeout(90)
-async def test_health_check_remediates_a_machine_whose_node_is_deleted(
-        full_env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(machinehealthcheck, "NODE_RECHECK", 0.2)
+async def test_health_check_remediates_a_machine_whose_node_is_deleted(full_env: Env) -> None:
     env = full_env
     await make_cluster(env)
     await env.create({"apiVersion": V2, "kind": "MachineSet", "metadata": {"name": "ms"},

@@ -22,10 +22,14 @@ Cluster API v1beta2 (`internal/controllers/machinehealthcheck`):
   Not allowed: only HealthCheckSucceeded=False, and the MHC's `RemediationAllowed` condition is
   False (reason TooManyUnhealthy). Healthy machines get `HealthCheckSucceeded=True`.
 - Status: expectedMachines, currentHealthy, remediationsAllowed, targets, observedGeneration.
-- The next check is requeued for the earliest pending timeout, and every `NODE_RECHECK`
-  seconds while targets have Nodes (no watches on workload clusters yet).
+- The next check is requeued for the earliest pending timeout; any Node event in the workload
+  cluster wakes the cluster's checks at once (a Node informer per workload cluster, as upstream
+  watches Nodes through its ClusterCache), so nothing is polled while the cluster is reachable.
 
-Nodes are read through the workload cluster's `<cluster>-kubeconfig` Secret (`RemoteClusters`).
+Nodes are read from that informer's cache, reached through the workload cluster's
+`<cluster>-kubeconfig` Secret (`RemoteClusters`). A Node the cache does not have yet is looked up
+live before the Machine is judged to have lost it: two informers on one server can lag each other,
+and a false "Node deleted" would remediate a healthy machine.
 Machines' status is written with update_status (optimistic concurrency), so conditions the
 Machine controller writes concurrently are never overwritten blindly.
 """
@@ -55,13 +59,14 @@ from shipyard.controllers.machineset import CLUSTER, MACHINE
 from shipyard.controllers.ownership import ensure_owner_reference, owner_reference
 from shipyard.controllers.remote import Factory, RemoteClusters, RemoteUnavailable
 from shipyard.controllers.setup import Options
-from shipyard.runtime import Manager, Request, Result, logs
+from shipyard.runtime import Cache, Controller, EnqueueHandler, Manager, Request, Result, logs
 
 MHC = ("cluster.x-k8s.io/v1beta2", "MachineHealthCheck")
 NODE = ("v1", "Node")
 DEFAULT_NODE_STARTUP_TIMEOUT = 600
 REMEDIATION_ALLOWED_CONDITION = "RemediationAllowed"
-NODE_RECHECK = 10.0
+UNREACHABLE_RECHECK = 30.0
+"""Seconds between checks while the workload cluster cannot be reached."""
 """Seconds between looks at the Nodes of healthy targets. Upstream watches workload-cluster
 Nodes through its cluster cache; Shipyard has no cross-cluster watches yet, so it polls."""
 _RANGE = re.compile(r"^\[([0-9]+)-([0-9]+)\]$")
@@ -174,10 +179,31 @@ def remediation_allowed(remediation: Mapping[str, Any], total: int,
                       f"maxUnhealthy: {limit_value})")
 
 
+@dataclass
+class _Nodes:
+    live: Reader
+    cache: Cache
+
+
 class MachineHealthCheckReconciler:
     def __init__(self, client: ReaderWriter, remote: RemoteClusters | None = None) -> None:
         self.client = client
         self.remote = remote or RemoteClusters(client)
+        self.checks: Cache | None = None
+        """The MachineHealthCheck cache, to map Node events to the checks of their cluster."""
+        self.controller: Controller | None = None
+
+    def node_handler(self, namespace: str, cluster_name: str) -> EnqueueHandler:
+        """Node events of one workload cluster wake every check of that cluster."""
+        def to_checks(_node: Object) -> list[Request]:
+            if self.checks is None:
+                return []
+            return [Request(namespace, str(m["metadata"]["name"]))
+                    for m in self.checks.list(namespace)
+                    if (m.get("spec") or {}).get("clusterName") == cluster_name]
+
+        assert self.controller is not None, "setup() wires the controller before any reconcile"
+        return EnqueueHandler(self.controller.queue, to_checks)
 
     async def reconcile(self, req: Request) -> Result:
         try:
@@ -207,15 +233,16 @@ class MachineHealthCheckReconciler:
                 holder["metadata"] = mhc["metadata"]
 
         targets = await self._targets(mhc)
-        remote: Reader | None = None
+        nodes: _Nodes | None = None
         try:
-            remote = await self.remote.client(req.namespace, cluster_name)
+            nodes = _Nodes(await self.remote.client(req.namespace, cluster_name),
+                           (await self.remote.nodes(req.namespace, cluster_name)).cache)
         except RemoteUnavailable as e:
             log.info("workload cluster %s not reachable yet: %s", cluster_name, e)
         at = msutil.now()
         verdicts: list[tuple[Object, Health]] = []
         for machine in targets:
-            node, missing = await self._node(remote, machine)
+            node, missing = await self._node(nodes, machine)
             verdicts.append((machine, health_of(machine, node, missing, spec.get("checks") or {},
                                                 cluster, at)))
         unhealthy = [(m, h) for m, h in verdicts if not h.healthy]
@@ -242,10 +269,8 @@ class MachineHealthCheckReconciler:
         if status != mhc.get("status"):
             await self._patch_status(mhc, status)
         waits = [h.recheck_after for _, h in verdicts if h.recheck_after is not None]
-        if remote is None and targets:
-            waits.append(30.0)
-        elif any((m.get("status") or {}).get("nodeRef") for m in targets):
-            waits.append(NODE_RECHECK)
+        if nodes is None and targets:
+            waits.append(UNREACHABLE_RECHECK)
         return Result(requeue_after=max(min(waits), 1.0)) if waits else Result()
 
     async def _patch_status(self, mhc: Object, status: dict[str, Any]) -> None:
@@ -263,12 +288,16 @@ class MachineHealthCheckReconciler:
         return [m for m in found["items"] if not msutil.is_deleting(m)
                 and match.matches((m.get("metadata") or {}).get("labels"))]
 
-    async def _node(self, remote: Reader | None, machine: Object) -> tuple[Object | None, bool]:
+    async def _node(self, nodes: _Nodes | None, machine: Object) -> tuple[Object | None, bool]:
         ref = (machine.get("status") or {}).get("nodeRef")
-        if not ref or remote is None:
+        if not ref or nodes is None:
             return None, False
+        name = str(ref["name"])
+        cached = nodes.cache.get(name)
+        if cached is not None:
+            return cached, False
         try:
-            return await remote.get(*NODE, str(ref["name"])), False
+            return await nodes.live.get(*NODE, name), False
         except NotFound:
             return None, True
 
@@ -306,8 +335,11 @@ class MachineHealthCheckReconciler:
 async def setup(mgr: Manager, options: Options) -> None:
     """Register the MachineHealthCheck controller (setup registry signature)."""
     informer = mgr.informer(MHC)
-    remote = RemoteClusters(mgr.client, options.remote_client_factory)
-    options.closers.append(remote.aclose)
+    reconciler = MachineHealthCheckReconciler(mgr.client)
+    reconciler.checks = informer.cache
+    reconciler.remote = RemoteClusters(mgr.client, options.remote_client_factory,
+                                       node_handlers=reconciler.node_handler)
+    options.closers.append(reconciler.remote.aclose)
 
     def checks_of_machine(machine: Object) -> list[Request]:
         meta = machine.get("metadata") or {}
@@ -329,8 +361,8 @@ async def setup(mgr: Manager, options: Options) -> None:
                 if (m.get("spec") or {}).get("clusterName") == meta.get("name")]
 
     concurrency = options.concurrency.get("machinehealthcheck", 10)
-    await mgr.new_controller(
-        "machinehealthcheck", MachineHealthCheckReconciler(mgr.client, remote), for_=MHC,
+    reconciler.controller = await mgr.new_controller(
+        "machinehealthcheck", reconciler, for_=MHC,
         watches=[(MACHINE, checks_of_machine), (CLUSTER, checks_of_cluster)],
         max_concurrent_reconciles=concurrency)
 
