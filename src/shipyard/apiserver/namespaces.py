@@ -97,7 +97,8 @@ class NamespaceController:
                 self._wake.clear()
                 if terminating:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), POLL)
+                        async with asyncio.timeout(POLL):
+                            await self._wake.wait()
                 else:
                     await self._wake.wait()
         finally:

@@ -209,8 +209,11 @@ class FakeClient:
                 remaining = None if deadline is None else deadline - loop.time()
                 if remaining is not None and remaining <= 0:
                     return
+                # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancellation that
+                # lands as the get completes, and a cancelled informer would never stop.
                 try:
-                    key, event = await asyncio.wait_for(queue.get(), remaining)
+                    async with asyncio.timeout(remaining):
+                        key, event = await queue.get()
                 except TimeoutError:
                     return
                 obj = event["object"]

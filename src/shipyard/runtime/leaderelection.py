@@ -85,8 +85,8 @@ class LeaderElector:
             await asyncio.sleep(self.config.retry_period)
             remaining = self.config.renew_deadline - (loop.time() - last)
             try:
-                renewed = await asyncio.wait_for(self._try_acquire_or_renew(),
-                                                 max(remaining, 0.001))
+                async with asyncio.timeout(max(remaining, 0.001)):
+                    renewed = await self._try_acquire_or_renew()
             except Exception as e:  # noqa: BLE001 - a failed renewal is only a failed try
                 log.warning("failed to renew lease: %s", e)
                 renewed = False
