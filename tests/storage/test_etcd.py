@@ -38,6 +38,9 @@ async def test_two_stores_on_one_etcd_share_state_and_compare_and_swap(
     try:
         watch = second.watch(PREFIX, second.revision)
         created = await first.create(key("m-1"), machine("m-1", role="cp"))
+        assert await second.wait_for_revision(created.mod_revision, timeout=10)
+        assert second.revision >= created.mod_revision
+        assert not await second.wait_for_revision(created.mod_revision + 100, timeout=0.05)
         (seen,) = await take(watch, 1)
         assert (seen.type, seen.entry) == ("ADDED", created)
         assert second.get(key("m-1")) == created, "the event is applied before it is delivered"

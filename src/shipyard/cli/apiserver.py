@@ -156,6 +156,7 @@ def apiserver(
     except _Terminated:
         terminated = True
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not skip this
         local_etcd.stop()
     if terminated:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -331,6 +331,18 @@ class EtcdStore:
         heapq.heappush(self._waiters, (revision, id(future), future))
         await future
 
+    async def wait_for_revision(self, revision: int, timeout: float) -> bool:
+        """Whether the mirror reaches ``revision`` within ``timeout`` seconds. Another API
+        server on the same etcd may hand out a resourceVersion this one has not seen yet;
+        kube-apiserver's watch cache waits (up to 3 s) for it before answering "too large
+        resource version". Not part of the `Store` protocol."""
+        self._check_writable()
+        try:
+            await asyncio.wait_for(self._caught_up(revision), timeout)
+        except TimeoutError:
+            return False
+        return True
+
     def _release_waiters(self, error: BaseException | None = None) -> None:
         waiters = self._waiters
         while waiters and (error is not None or waiters[0][0] <= self._revision):
@@ -361,7 +373,7 @@ class EtcdStore:
                     events = response.get("events")
                     if events:
                         self._apply(events)
-            except (EtcdError, OSError) as exc:
+            except Exception as exc:  # whatever broke the stream, follow again from the mirror
                 delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
                 failures += 1
                 logger.warning("following etcd at %s failed (%s); retrying in %.2f s",
