@@ -83,7 +83,7 @@ def test_init_renders_valid_cloud_config(spec: dict[str, Any]) -> None:
     assert cc["controlPlaneEndpoint"] == "10.0.0.1:6443"
     assert cc["networking"] == {"podSubnet": "192.168.0.0/16", "serviceSubnet": "10.96.0.0/12",
                                 "dnsDomain": "cluster.local"}
-    verbosity = " --v=5" if spec else ""
+    verbosity = " --v 5" if spec else ""
     kubeadm_cmd = (f"kubeadm init --config /run/kubeadm/kubeadm.yaml{verbosity} && "
                    "echo success > /run/cluster-api/bootstrap-success.complete")
     assert doc["runcmd"] == [*spec.get("preKubeadmCommands", []), kubeadm_cmd,
@@ -134,7 +134,7 @@ def test_join_renders_valid_cloud_config(spec: dict[str, Any], control_plane: bo
     assert jc["apiVersion"] == "kubeadm.k8s.io/v1beta3" and jc["kind"] == "JoinConfiguration"
     assert ("controlPlane" in jc) is control_plane
     assert jc["discovery"]["bootstrapToken"]["token"] == "abcdef.0123456789abcdef"
-    verbosity = " --v=5" if spec else ""
+    verbosity = " --v 5" if spec else ""
     assert (f"kubeadm join --config /run/kubeadm/kubeadm-join-config.yaml{verbosity} && "
             "echo success > /run/cluster-api/bootstrap-success.complete") in doc["runcmd"]
 

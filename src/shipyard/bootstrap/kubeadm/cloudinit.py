@@ -9,7 +9,7 @@ Contract (the three shapes upstream renders):
   (`certs.as_files`), the user's files, `/run/kubeadm/kubeadm.yaml` holding the
   ClusterConfiguration and InitConfiguration as one multi-document YAML (`---` before each),
   and the `/run/cluster-api/placeholder` file that creates `/run/cluster-api`; `runcmd` =
-  preKubeadmCommands, `kubeadm init --config /run/kubeadm/kubeadm.yaml [--v=N] && echo
+  preKubeadmCommands, `kubeadm init --config /run/kubeadm/kubeadm.yaml [--v N] && echo
   success > /run/cluster-api/bootstrap-success.complete`, postKubeadmCommands.
 - `render_join(...)` (every other machine): the same with the JoinConfiguration in
   `/run/kubeadm/kubeadm-join-config.yaml` and `kubeadm join --config <that file>`; a
@@ -146,7 +146,7 @@ def _fs_setup(disk: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _verbosity(spec: dict[str, Any]) -> str:
     v = spec.get("verbosity")
-    return f" --v={int(v)}" if v is not None else ""
+    return f" --v {int(v)}" if v is not None else ""
 
 
 def _render(spec: dict[str, Any], files: list[dict[str, Any]], command: str) -> str:
