@@ -9,6 +9,13 @@ kube-apiserver's union authenticator, in its order, stopping at the first succes
    its validity, clientAuth usage if an EKU is present): user = subject CN, groups = subject O.
 2. Bearer token: ``Authorization: Bearer <token>`` (scheme case-insensitive) looked up in
    ``tokens``, as kube-apiserver's ``--token-auth-file``, whose format `load_token_file` reads.
+3. Bootstrap token (kube-apiserver's ``--enable-bootstrap-token-auth``), when a `BootstrapTokens`
+   is given: a bearer token ``<id>.<secret>`` (``[a-z0-9]{6}.[a-z0-9]{16}``) is valid while the
+   Secret ``bootstrap-token-<id>`` in ``kube-system`` has type ``bootstrap.kubernetes.io/token``,
+   ``token-secret`` equal to ``<secret>``, ``usage-bootstrap-authentication: "true"``, no
+   deletionTimestamp and an ``expiration`` (RFC 3339) in the future or none. The user is
+   ``system:bootstrap:<id>`` in groups ``system:bootstrappers`` plus ``auth-extra-groups``
+   (comma-separated, each must start with ``system:bootstrappers:``). Anything else is 401.
 
 Every authenticated user also gets the group ``system:authenticated``. The result is a `User` at
 ``scope["extensions"]["shipyard.user"]``. A request that authenticates as nobody gets kube's 401
@@ -22,9 +29,13 @@ Tokens never reach a log line. Scopes other than http/websocket (lifespan) pass 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import datetime
+import hmac
 import logging
+import re
 from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, TypedDict
@@ -102,6 +113,80 @@ def bearer_token(headers: Collection[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+BOOTSTRAP_TOKEN_RE = re.compile(r"^([a-z0-9]{6})\.([a-z0-9]{16})$")
+BOOTSTRAP_TOKEN_SECRET_TYPE = "bootstrap.kubernetes.io/token"
+BOOTSTRAP_TOKEN_SECRET_PREFIX = "bootstrap-token-"
+BOOTSTRAP_USER_PREFIX = "system:bootstrap:"
+BOOTSTRAPPERS_GROUP = "system:bootstrappers"
+SecretLookup = Callable[[str, str], Mapping[str, Any] | None]
+"""(namespace, name) -> the Secret object as stored, or None."""
+
+
+def secret_lookup_from_store(store: Any) -> SecretLookup:
+    """A `SecretLookup` reading the API server's store (anything with ``get(key) -> Entry``)."""
+
+    def lookup(namespace: str, name: str) -> Mapping[str, Any] | None:
+        entry = store.get(f"/registry/core/secrets/{namespace}/{name}")
+        if entry is None:
+            return None
+        obj: Mapping[str, Any] = entry.object()
+        return obj
+
+    return lookup
+
+
+def _secret_value(data: Mapping[str, Any], key: str) -> str:
+    raw = data.get(key)
+    if not isinstance(raw, str):
+        return ""
+    try:
+        return base64.b64decode(raw, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+
+
+class BootstrapTokens:
+    """kube's bootstrap token authenticator (plugin/pkg/auth/authenticator/token/bootstrap)."""
+
+    def __init__(self, lookup: SecretLookup) -> None:
+        self.lookup = lookup
+
+    def authenticate(self, token: str) -> User | None:
+        m = BOOTSTRAP_TOKEN_RE.match(token)
+        if m is None:
+            return None
+        token_id, token_secret = m[1], m[2]
+        secret = self.lookup("kube-system", BOOTSTRAP_TOKEN_SECRET_PREFIX + token_id)
+        if secret is None or secret.get("type") != BOOTSTRAP_TOKEN_SECRET_TYPE:
+            return None
+        if (secret.get("metadata") or {}).get("deletionTimestamp"):
+            return None
+        data = secret.get("data") or {}
+        if not hmac.compare_digest(_secret_value(data, "token-secret"), token_secret):
+            return None
+        if _secret_value(data, "token-id") not in ("", token_id):
+            return None
+        expiration = _secret_value(data, "expiration")
+        if expiration:
+            try:
+                expires = datetime.datetime.fromisoformat(expiration.replace("Z", "+00:00"))
+            except ValueError:
+                return None
+            if expires.tzinfo is None or expires <= datetime.datetime.now(datetime.UTC):
+                return None
+        if _secret_value(data, "usage-bootstrap-authentication") != "true":
+            return None
+        groups = [BOOTSTRAPPERS_GROUP]
+        for group in _secret_value(data, "auth-extra-groups").split(","):
+            group = group.strip()
+            if not group:
+                continue
+            if not group.startswith(BOOTSTRAPPERS_GROUP + ":"):
+                return None
+            groups.append(group)
+        return _with_authenticated_group(BOOTSTRAP_USER_PREFIX + token_id, groups)
+
+
 class Authenticator:
     """ASGI middleware setting ``scope["extensions"]["shipyard.user"]``; see the module doc."""
 
@@ -112,8 +197,10 @@ class Authenticator:
         tokens: Mapping[str, User],
         client_ca: x509.Certificate | None = None,
         allow_anonymous_paths: Collection[str] = PUBLIC_INFO_PATHS,
+        bootstrap_tokens: BootstrapTokens | None = None,
     ) -> None:
         self.app = app
+        self.bootstrap_tokens = bootstrap_tokens
         self.tokens: dict[str, User] = {
             t: _with_authenticated_group(u["name"], u["groups"]) for t, u in tokens.items()
         }
@@ -151,7 +238,10 @@ class Authenticator:
                     return user
         token = bearer_token(scope.get("headers") or ())
         if token is not None:
-            return self.tokens.get(token)
+            user = self.tokens.get(token)
+            if user is None and self.bootstrap_tokens is not None:
+                user = self.bootstrap_tokens.authenticate(token)
+            return user
         if scope.get("method", "GET") in ("GET", "HEAD") and (
             scope.get("path") in self.allow_anonymous_paths
         ):

@@ -52,9 +52,10 @@ def new_api_server(store: Any, **options: Any) -> Any:
     return server
 
 
-def build_app(data_dir: Path, pki: Any, *, anonymous_auth: bool, store: Any = None) -> Any:
+def build_app(data_dir: Path, pki: Any, *, anonymous_auth: bool, store: Any = None,
+              bootstrap_token_auth: bool = False) -> Any:
     """The authenticated API server over ``store`` (default: the SQLite store in
-    ``data_dir``)."""
+    ``data_dir``); ``bootstrap_token_auth`` also accepts kube-system bootstrap tokens."""
     from shipyard.apiserver import authn, certs
     from shipyard.storage import SQLiteStore
 
@@ -65,6 +66,8 @@ def build_app(data_dir: Path, pki: Any, *, anonymous_auth: bool, store: Any = No
         tokens=authn.load_token_file(pki.token_file),
         client_ca=certs.load_cert(pki.ca_cert),
         allow_anonymous_paths=authn.PUBLIC_INFO_PATHS if anonymous_auth else (),
+        bootstrap_tokens=(authn.BootstrapTokens(authn.secret_lookup_from_store(store))
+                          if bootstrap_token_auth else None),
     )
 
 
@@ -94,6 +97,9 @@ def build_app(data_dir: Path, pki: Any, *, anonymous_auth: bool, store: Any = No
                    "under --data-dir and stopped on exit.")
 @click.option("--etcd-prefix", default="", metavar="PREFIX",
               help="Prefix for every etcd key, so several servers can share one etcd.")
+@click.option("--enable-bootstrap-token-auth", is_flag=True,
+              help="Accept bootstrap tokens (Secrets bootstrap-token-<id> in kube-system), as "
+                   "kubeadm's control planes do.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 def apiserver(
@@ -109,6 +115,7 @@ def apiserver(
     storage: str,
     etcd_endpoints: str,
     etcd_prefix: str,
+    enable_bootstrap_token_auth: bool,
     log_level: str,
 ) -> None:
     """Run the Kubernetes-compatible management API server in the foreground."""
@@ -131,7 +138,7 @@ def apiserver(
     serve_on = functools.partial(
         run, data_dir, pki, bind_address=bind_address, port=port, insecure=insecure,
         port_file=port_file, anonymous_auth=anonymous_auth, shutdown_timeout=shutdown_timeout,
-        log_level=log_level,
+        log_level=log_level, bootstrap_token_auth=enable_bootstrap_token_auth,
     )
     if storage != "etcd":
         serve_on(None)
@@ -194,12 +201,13 @@ def start_local_etcd(local: Any) -> None:
 
 def run(data_dir: Path, pki: Any, store: Any, *, bind_address: str, port: int, insecure: bool,
         port_file: Path | None, anonymous_auth: bool, shutdown_timeout: int,
-        log_level: str) -> None:
+        log_level: str, bootstrap_token_auth: bool = False) -> None:
     """Serve in the foreground until SIGTERM or SIGINT."""
     from shipyard.apiserver.serving import ServingOptions, serve
     from shipyard.cli.kubeconfig import admin_kubeconfig, server_url, write_kubeconfig
 
-    app = build_app(data_dir, pki, anonymous_auth=anonymous_auth, store=store)
+    app = build_app(data_dir, pki, anonymous_auth=anonymous_auth, store=store,
+                    bootstrap_token_auth=bootstrap_token_auth)
     kubeconfig_path = data_dir / "kubeconfig"
     ca_pem = None if insecure else pki.ca_cert.read_bytes()
 
