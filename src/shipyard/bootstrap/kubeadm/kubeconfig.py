@@ -14,6 +14,9 @@ Contract:
 - `needs_client_cert_rotation(text, within)` is True when the client certificate expires
   within `within` (upstream renews at half the 1-year validity); `regenerate` keeps the server
   and CA and mints a new client certificate.
+- `create_secret(client, cluster, server=, owner=)` and `rotate_if_needed(client, cluster,
+  namespace)` do the same against the API, reading the CA from `<cluster>-ca` (for the
+  control-plane provider).
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from shipyard.api.core import constants as c
-from shipyard.client.interfaces import Object, OwnerReference
+from shipyard.client.interfaces import Object, OwnerReference, ReaderWriter
 
+from . import certs
 from .certs import KeyPair, encode_private_key, load_private_key, new_private_key
 
 CLIENT_CERT_VALIDITY: Final = timedelta(days=365)
@@ -114,3 +118,39 @@ def regenerate(text: str, ca: KeyPair) -> str:
     doc = yaml.safe_load(text)
     cluster_name = doc["clusters"][0]["name"]
     return generate(cluster_name, doc["clusters"][0]["cluster"]["server"], ca)
+
+
+async def create_secret(client: ReaderWriter, cluster: Object, *, server: str | None = None,
+                        owner: OwnerReference | None = None) -> Object:
+    """Create `<cluster>-kubeconfig` from the cluster's `<cluster>-ca` (as upstream's
+    `kubeconfig.CreateSecretWithOwner`): `server` defaults to
+    `https://<spec.controlPlaneEndpoint.host>:<port>`, `owner` to the Cluster (not as
+    controller). Raises `certs.MissingCertificate` without the CA, ValueError without an
+    endpoint, AlreadyExists if it exists."""
+    meta = cluster["metadata"]
+    name, namespace = str(meta["name"]), str(meta["namespace"])
+    if server is None:
+        endpoint = (cluster.get("spec") or {}).get("controlPlaneEndpoint") or {}
+        if not endpoint.get("host") or not endpoint.get("port"):
+            raise ValueError(f"Cluster {name} has no spec.controlPlaneEndpoint yet")
+        server = f"https://{endpoint['host']}:{endpoint['port']}"
+    ca = (await certs.lookup(client, namespace, name, (certs.CA,)))[certs.CA]
+    if owner is None:
+        owner = {"apiVersion": str(cluster["apiVersion"]), "kind": "Cluster", "name": name,
+                 "uid": str(meta["uid"])}
+    return await client.create(secret(name, namespace, generate(name, server, ca), owner))
+
+
+async def rotate_if_needed(client: ReaderWriter, cluster_name: str, namespace: str,
+                           within: timedelta = CLIENT_CERT_RENEWAL) -> bool:
+    """Re-sign the client certificate of `<cluster>-kubeconfig` when it expires within
+    `within` (upstream's `NeedsClientCertRotation` + `RegenerateSecret`); True if rotated."""
+    current = await client.get("v1", "Secret", c.kubeconfig_secret_name(cluster_name), namespace)
+    text = base64.b64decode((current.get("data") or {})[c.KUBECONFIG_DATA_KEY]).decode()
+    if not needs_client_cert_rotation(text, within):
+        return False
+    ca = (await certs.lookup(client, namespace, cluster_name, (certs.CA,)))[certs.CA]
+    current["data"] = {**(current.get("data") or {}),
+                       c.KUBECONFIG_DATA_KEY: _b64(regenerate(text, ca).encode())}
+    await client.update(current)
+    return True
