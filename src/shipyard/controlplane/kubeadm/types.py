@@ -1,0 +1,249 @@
+"""KubeadmControlPlane and KubeadmControlPlaneTemplate in `controlplane.cluster.x-k8s.io/v1beta2`.
+
+Why hand-written schemas: field names, defaults, printer columns and the scale subresource must
+be upstream's (`api/controlplane/kubeadm/v1beta2/kubeadm_control_plane_types.go`) so that a
+manifest written for upstream's KCP applies unchanged. `kubeadmConfigSpec` reuses the bootstrap
+provider's KubeadmConfig spec schema; only `clusterConfiguration.etcd` gets its two known
+members (`local`, `external`) typed, so an admission rule can ask whether etcd is external.
+
+Admission: upstream's validating webhook (`internal/webhooks/kubeadmcontrolplane.go`) checks
+become CEL rules with upstream's field paths, messages and error types, so Shipyard's server and
+kube-apiserver refuse the same manifests without a webhook:
+- `spec.replicas`: Forbidden "cannot be less than or equal to 0" (also through `/scale`);
+  Forbidden "cannot be an even number when etcd is stacked" unless
+  `kubeadmConfigSpec.clusterConfiguration.etcd.external` is set; defaults to 1 (upstream's
+  defaulting webhook).
+- `spec.version`: "must be a valid semantic version".
+- `spec.rollout.strategy.rollingUpdate.maxSurge`: Required "value must be 1 or 0"; with maxSurge
+  0, `spec.rollout.strategy.rollingUpdate`: Required "when KubeadmControlPlane is configured to
+  scale-in, replica count needs to be at least 3".
+Not expressed (needs the old object's semantics or other objects): the one-minor-version upgrade
+limit, the immutable-field allow list, CoreDNS migration checks.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Final
+
+from shipyard.api.core import rules
+from shipyard.bootstrap.kubeadm import types as bootstrap
+from shipyard.client.interfaces import GVK
+
+GROUP: Final = "controlplane.cluster.x-k8s.io"
+VERSION: Final = "v1beta2"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+CONTROL_PLANE: Final = GVK(API_VERSION, "KubeadmControlPlane")
+CONTROL_PLANE_TEMPLATE: Final = GVK(API_VERSION, "KubeadmControlPlaneTemplate")
+PROVIDER: Final = "control-plane-kubeadm"
+
+FINALIZER: Final = "kubeadm.controlplane.cluster.x-k8s.io"
+REMEDIATION_IN_PROGRESS_ANNOTATION: Final = "controlplane.cluster.x-k8s.io/remediation-in-progress"
+REMEDIATION_FOR_ANNOTATION: Final = "controlplane.cluster.x-k8s.io/remediation-for"
+PRE_TERMINATE_HOOK_CLEANUP_ANNOTATION: Final = (
+    "pre-terminate.delete.hook.machine.cluster.x-k8s.io/kcp-cleanup")
+DEFAULT_MIN_HEALTHY_PERIOD_SECONDS: Final = 3600
+
+# Conditions and reasons (upstream's v1beta2 names).
+INITIALIZED_CONDITION: Final = "Initialized"
+INITIALIZED_REASON: Final = "Initialized"
+NOT_INITIALIZED_REASON: Final = "NotInitialized"
+CERTIFICATES_AVAILABLE_CONDITION: Final = "CertificatesAvailable"
+ETCD_CLUSTER_HEALTHY_CONDITION: Final = "EtcdClusterHealthy"
+HEALTHY_REASON: Final = "Healthy"
+NOT_HEALTHY_REASON: Final = "NotHealthy"
+HEALTH_UNKNOWN_REASON: Final = "HealthUnknown"
+CONNECTION_DOWN_REASON: Final = "ConnectionDown"
+ETCD_MEMBER_HEALTHY_CONDITION: Final = "EtcdMemberHealthy"
+CANNOT_BE_REMEDIATED_REASON: Final = "CannotBeRemediated"
+REMEDIATION_DEFERRED_REASON: Final = "RemediationDeferred"
+MACHINE_DELETING_REASON: Final = "MachineDeleting"
+WAITING_FOR_REPLICAS_SET_REASON: Final = "WaitingForReplicasSet"
+NO_REPLICAS_REASON: Final = "NoReplicas"
+DELETING_CONDITION: Final = "Deleting"
+WAITING_FOR_MACHINE_DELETION_REASON: Final = "WaitingForMachineDeletion"
+WAITING_FOR_WORKERS_DELETION_REASON: Final = "WaitingForWorkersDeletion"
+
+_STR: dict[str, Any] = {"type": "string"}
+_INT: dict[str, Any] = {"type": "integer", "format": "int32"}
+_STR_MAP: dict[str, Any] = {"type": "object", "additionalProperties": _STR}
+_OPEN: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+
+
+def _obj(properties: dict[str, Any], required: list[str] | None = None,
+         **extra: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    schema.update(extra)
+    return schema
+
+
+def _kubeadm_config_spec() -> dict[str, Any]:
+    spec = copy.deepcopy(bootstrap.SPEC)
+    cc = spec["properties"]["clusterConfiguration"]
+    etcd = _obj({"local": _OPEN, "external": _OPEN})
+    etcd["x-kubernetes-preserve-unknown-fields"] = True
+    cc["properties"]["etcd"] = etcd
+    return spec
+
+
+_METADATA = _obj({"labels": _STR_MAP, "annotations": _STR_MAP})
+_REF = _obj({"apiGroup": _STR, "kind": _STR, "name": _STR}, ["apiGroup", "kind", "name"])
+_DELETION = _obj({f: {**_INT, "minimum": 0} for f in (
+    "nodeDrainTimeoutSeconds", "nodeVolumeDetachTimeoutSeconds", "nodeDeletionTimeoutSeconds")})
+_READINESS_GATES = {"type": "array", "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["conditionType"],
+                    "items": _obj({"conditionType": _STR, "polarity": _STR}, ["conditionType"])}
+_TAINTS = {"type": "array", "items": _obj({"key": _STR, "value": _STR, "effect": _STR,
+                                           "propagation": _STR}, ["key", "effect"])}
+_MAX_SURGE = {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"},
+                                                            {"type": "string"}]}
+ROLLOUT = _obj({
+    "before": _obj({"certificatesExpiryDays": {**_INT, "minimum": 7}}),
+    "after": {"type": "string", "format": "date-time"},
+    "strategy": _obj({
+        "type": {"type": "string", "enum": ["RollingUpdate"]},
+        "rollingUpdate": _obj({"maxSurge": _MAX_SURGE}),
+    }),
+})
+REMEDIATION = _obj({"maxRetry": _INT, "retryPeriodSeconds": {**_INT, "minimum": 0},
+                    "minHealthyPeriodSeconds": {**_INT, "minimum": 0}})
+MACHINE_NAMING = _obj({"template": {"type": "string", "minLength": 1, "maxLength": 256}})
+
+_EXTERNAL_ETCD = ("has(self.kubeadmConfigSpec) && has(self.kubeadmConfigSpec.clusterConfiguration)"
+                  " && has(self.kubeadmConfigSpec.clusterConfiguration.etcd)"
+                  " && has(self.kubeadmConfigSpec.clusterConfiguration.etcd.external)")
+_MAX_SURGE_SET = ("has(self.rollout) && has(self.rollout.strategy)"
+                  " && has(self.rollout.strategy.rollingUpdate)"
+                  " && has(self.rollout.strategy.rollingUpdate.maxSurge)")
+_SURGE = "self.rollout.strategy.rollingUpdate.maxSurge"
+SPEC_RULES: Final = [
+    rules.rule("!has(self.replicas) || self.replicas > 0", "cannot be less than or equal to 0",
+               field_path=".replicas", reason="FieldValueForbidden"),
+    rules.rule(f"!has(self.replicas) || self.replicas % 2 != 0 || ({_EXTERNAL_ETCD})",
+               "cannot be an even number when etcd is stacked", field_path=".replicas",
+               reason="FieldValueForbidden"),
+    rules.rule(f"!({_MAX_SURGE_SET}) || string({_SURGE}) == '0' || string({_SURGE}) == '1'",
+               "value must be 1 or 0", field_path=".rollout.strategy.rollingUpdate.maxSurge",
+               reason="FieldValueRequired"),
+    rules.rule(f"!({_MAX_SURGE_SET}) || string({_SURGE}) != '0' || !has(self.replicas)"
+               " || self.replicas >= 3",
+               "when KubeadmControlPlane is configured to scale-in, replica count needs to be "
+               "at least 3", field_path=".rollout.strategy.rollingUpdate",
+               reason="FieldValueRequired"),
+]
+
+SPEC = _obj({
+    "replicas": {**_INT, "default": 1},
+    "version": {"type": "string", "minLength": 1, "maxLength": 256,
+                **rules.validations(rules.SEMVER)},
+    "machineTemplate": _obj({
+        "metadata": _METADATA,
+        "spec": _obj({"infrastructureRef": _REF, "readinessGates": _READINESS_GATES,
+                      "deletion": _DELETION, "taints": _TAINTS}, ["infrastructureRef"]),
+    }, ["spec"]),
+    "kubeadmConfigSpec": _kubeadm_config_spec(),
+    "rollout": ROLLOUT,
+    "remediation": REMEDIATION,
+    "machineNaming": MACHINE_NAMING,
+}, ["version", "machineTemplate"], **rules.validations(*SPEC_RULES))
+
+_CONDITIONS = bootstrap.STATUS["properties"]["conditions"]
+_COUNT = {"type": "integer", "format": "int32"}
+STATUS = _obj({
+    "conditions": _CONDITIONS,
+    "initialization": _obj({"controlPlaneInitialized": {"type": "boolean"}}),
+    "selector": _STR,
+    "replicas": _COUNT, "readyReplicas": _COUNT, "availableReplicas": _COUNT,
+    "upToDateReplicas": _COUNT,
+    "versions": {"type": "array", "items": _obj({"version": _STR, "replicas": _COUNT})},
+    "version": _STR,
+    "observedGeneration": {"type": "integer", "format": "int64"},
+    "lastRemediation": _obj({"machine": _STR, "time": {"type": "string", "format": "date-time"},
+                             "retryCount": _COUNT}),
+    "deprecated": _OPEN,
+})
+
+TEMPLATE_SPEC = _obj({"template": _obj({
+    "metadata": _METADATA,
+    "spec": _obj({
+        "machineTemplate": _obj({
+            "metadata": _METADATA,
+            "spec": _obj({"readinessGates": _READINESS_GATES, "deletion": _DELETION,
+                          "taints": _TAINTS}),
+        }),
+        "kubeadmConfigSpec": _kubeadm_config_spec(),
+        "rollout": ROLLOUT,
+        "remediation": REMEDIATION,
+        "machineNaming": MACHINE_NAMING,
+    }),
+}, ["spec"])}, ["template"])
+
+_CLUSTER_COLUMN = {"name": "Cluster", "type": "string", "description": "Cluster",
+                   "jsonPath": ".metadata.labels['cluster\\.x-k8s\\.io/cluster-name']"}
+COLUMNS: Final[list[dict[str, Any]]] = [
+    _CLUSTER_COLUMN,
+    {"name": "Available", "type": "string", "description": "Cluster pass all availability checks",
+     "jsonPath": '.status.conditions[?(@.type=="Available")].status'},
+    {"name": "Desired", "type": "integer", "description": "The desired number of machines",
+     "jsonPath": ".spec.replicas"},
+    {"name": "Current", "type": "integer", "description": "The number of machines",
+     "jsonPath": ".status.replicas"},
+    {"name": "Ready", "type": "integer",
+     "description": "The number of machines with Ready condition true",
+     "jsonPath": ".status.readyReplicas"},
+    {"name": "Available", "type": "integer",
+     "description": "The number of machines with Available condition true",
+     "jsonPath": ".status.availableReplicas"},
+    {"name": "Up-to-date", "type": "integer",
+     "description": "The number of machines with UpToDate condition true",
+     "jsonPath": ".status.upToDateReplicas"},
+    {"name": "Paused", "type": "string", "description": "Reconciliation paused", "priority": 10,
+     "jsonPath": '.status.conditions[?(@.type=="Paused")].status'},
+    {"name": "Initialized", "type": "boolean",
+     "description": "This denotes whether or not the control plane can accept requests",
+     "jsonPath": ".status.initialization.controlPlaneInitialized"},
+    {"name": "Age", "type": "date",
+     "description": "Time duration since creation of KubeadmControlPlane",
+     "jsonPath": ".metadata.creationTimestamp"},
+    {"name": "Version", "type": "string",
+     "description": "Kubernetes version associated with this control plane",
+     "jsonPath": ".spec.version"},
+]
+TEMPLATE_COLUMNS: Final[list[dict[str, Any]]] = [
+    {"name": "Age", "type": "date", "description": "Time duration since creation of "
+     "KubeadmControlPlaneTemplate", "jsonPath": ".metadata.creationTimestamp"}]
+
+
+def _crd(kind: str, plural: str, spec: dict[str, Any], status: dict[str, Any] | None,
+         columns: list[dict[str, Any]], short_names: list[str]) -> dict[str, Any]:
+    properties: dict[str, Any] = {"apiVersion": _STR, "kind": _STR,
+                                  "metadata": {"type": "object"}, "spec": spec}
+    version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
+    if status is not None:
+        properties["status"] = status
+        version["subresources"] = {"status": {}, "scale": {
+            "specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas",
+            "labelSelectorPath": ".status.selector"}}
+    version["schema"] = {"openAPIV3Schema": {"type": "object", "properties": properties}}
+    version["additionalPrinterColumns"] = columns
+    names: dict[str, Any] = {"kind": kind, "listKind": f"{kind}List", "plural": plural,
+                             "singular": kind.lower(), "categories": ["cluster-api"]}
+    if short_names:
+        names["shortNames"] = short_names
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}", "labels": {
+            "cluster.x-k8s.io/v1beta2": VERSION, "cluster.x-k8s.io/provider": PROVIDER}},
+        "spec": {"group": GROUP, "scope": "Namespaced", "names": names,
+                 "versions": [version]},
+    }
+
+
+def crd_manifests() -> list[dict[str, Any]]:
+    return [
+        _crd("KubeadmControlPlane", "kubeadmcontrolplanes", SPEC, STATUS, COLUMNS, ["kcp"]),
+        _crd("KubeadmControlPlaneTemplate", "kubeadmcontrolplanetemplates", TEMPLATE_SPEC, None,
+             TEMPLATE_COLUMNS, []),
+    ]
