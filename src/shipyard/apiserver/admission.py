@@ -92,6 +92,9 @@ class Admission:
             causes.extend(result.causes)
         if info.scale is not None and not info.builtin:
             causes.extend(_scale_causes(info, obj))
+        strategy = info.extra.get("admit")  # a built-in's rules beyond its schema
+        if strategy is not None:
+            causes.extend(strategy(obj, old))
         if info.resource == "customresourcedefinitions" and info.group == "apiextensions.k8s.io":
             _default_crd_names(obj)
             causes.extend(validate_crd(obj, old))

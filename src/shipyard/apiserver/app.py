@@ -1,9 +1,9 @@
 """The API server as one ASGI application.
 
 `APIServer(store)` routes every request kube-apiserver would answer: resources (CRUD, watch,
-status and scale subresources), discovery, OpenAPI, version, health and metrics. It owns the
-server's internal controllers (CRD establishment, namespace finalization, garbage collection),
-started and stopped by the ASGI lifespan. Errors of any kind leave as Status bodies; an
+status and scale subresources, pods/eviction), discovery, OpenAPI, version, health and metrics.
+It owns the server's internal controllers (CRD establishment, namespace finalization, garbage
+collection, PodDisruptionBudget status), started and stopped by the ASGI lifespan. Errors of any kind leave as Status bodies; an
 unexpected exception is logged and answered with 500, and the server keeps serving.
 """
 
@@ -21,6 +21,8 @@ from shipyard.apiserver.admission import Admission
 from shipyard.apiserver.builtins import BUILTINS
 from shipyard.apiserver.conversion import Converter
 from shipyard.apiserver.crds import CRDController
+from shipyard.apiserver.disruption import DisruptionController
+from shipyard.apiserver.eviction import Evictions
 from shipyard.apiserver.garbagecollector import GarbageCollector
 from shipyard.apiserver.handlers import Handlers, wants_table
 from shipyard.apiserver.http import (
@@ -66,6 +68,8 @@ class APIServer:
         self.crds = CRDController(store, self.objects, self.registry, converters)
         self.namespaces = NamespaceController(store, self.objects, self.registry)
         self.gc = GarbageCollector(store, self.objects, self.registry)
+        self.disruption = DisruptionController(store, self.objects, self.registry)
+        self.evictions = Evictions(self.objects, self.registry)
         self.objects.namespace_check = self.namespaces.check_writable
         self.metrics = Metrics()
         self.ready = False
@@ -88,10 +92,12 @@ class APIServer:
         self.crds.start(revision)
         self.namespaces.start()
         self.gc.start()
+        self.disruption.start()
         self.ready = True
 
     async def shutdown(self) -> None:
         self.ready = False
+        await self.disruption.stop()
         await self.gc.stop()
         await self.namespaces.stop()
         await self.crds.stop()
@@ -215,7 +221,8 @@ class APIServer:
         if target.subresource is not None:
             allowed = {"status": info.status, "scale": info.scale is not None,
                        "finalize": info.kind == "Namespace"}
-            if not allowed.get(target.subresource):
+            if not allowed.get(target.subresource) and target.subresource not in (
+                    info.extra.get("subresources") or {}):
                 raise errors.NotFound(_NOT_FOUND)
         return info
 
@@ -250,6 +257,13 @@ class APIServer:
                 )
             return
         sub = target.subresource
+        if sub in (info.extra.get("subresources") or {}):
+            if method != "POST" or ns is None or sub != "eviction":
+                raise errors.MethodNotAllowed(
+                    "the server does not allow this method on the requested resource"
+                )
+            await self.evictions.serve(request, send, info, ns, name)
+            return
         if method == "GET":
             if sub == "scale":
                 await h.get_scale(send, info, ns, name)

@@ -1,7 +1,9 @@
 """The kinds compiled into the server: what kube-apiserver would serve for them, as `ResourceInfo`.
 
 Only the kinds Cluster API and its clients touch are built in: Namespace, Secret, ConfigMap, Event,
-Node and ServiceAccount (core/v1), Lease, events.k8s.io Event and CustomResourceDefinition. Each
+Node, ServiceAccount and Pod (core/v1), Lease, events.k8s.io Event, policy/v1 PodDisruptionBudget
+and apps/v1 ReplicaSet and DaemonSet (Machine deletion drains Nodes through the Eviction API, and
+``kubectl drain`` reads a Pod's controller), and CustomResourceDefinition. Each
 record carries
 
 - the verbs, short names and scope kube-apiserver lists in discovery;
@@ -13,7 +15,11 @@ record carries
   strategic merge patch and server-side apply read them;
 - a `TablePrinter` (``extra["printer"]``) reproducing ``pkg/printers/internalversion`` columns.
 
-None of these kinds is in the ``all`` category, as upstream.
+Only Pods, ReplicaSets and DaemonSets are in the ``all`` category, as upstream. ``extra`` may
+also carry ``admit`` (the kind's strategy beyond its schema: ``(obj, old) -> causes``, see
+`pods`), ``field_labels`` (field selectors beyond ``metadata.name``/``namespace``) and
+``subresources`` (name -> the group, version, kind and verbs discovery lists for a subresource
+served by a handler of its own, such as ``pods/eviction``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from shipyard.apiserver.pods import admit_pdb, admit_pod
 from shipyard.apiserver.resources import PrinterColumn, ResourceInfo
 from shipyard.apiserver.tables import (
     AGE_COLUMN,
@@ -287,6 +294,134 @@ LEASE_SCHEMA = _kind(
     "Lease defines a lease concept.",
 )
 
+# Pods carry far more fields than Shipyard acts on: the parts it reads are typed (so field
+# selectors, printers and list merge keys work) and the rest is preserved as sent.
+_OPEN: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+_CONTAINER = {
+    **_obj({
+        "name": STR, "image": STR, "command": STR_LIST, "args": STR_LIST, "workingDir": STR,
+        "imagePullPolicy": STR,
+        "terminationMessagePath": {**STR, "default": "/dev/termination-log"},
+        "terminationMessagePolicy": {**STR, "default": "File"},
+        "ports": _list(_obj({"name": STR, "containerPort": INT32, "protocol": STR,
+                             "hostPort": INT32, "hostIP": STR}, required=("containerPort",))),
+        "resources": _obj({"limits": _map(QUANTITY), "requests": _map(QUANTITY)}),
+    }),
+    **_OPEN,
+}
+_CONTAINERS = {**_list(_CONTAINER), "x-kubernetes-patch-strategy": "merge",
+               "x-kubernetes-patch-merge-key": "name"}
+_CONTAINER_STATUS = {
+    **_obj({"name": STR, "ready": BOOL, "restartCount": INT32, "image": STR, "imageID": STR,
+            "containerID": STR, "started": BOOL, "state": OPAQUE, "lastState": OPAQUE}),
+    **_OPEN,
+}
+POD_SCHEMA = _kind(
+    {
+        "spec": {
+            **_obj({
+                "containers": _CONTAINERS,
+                "initContainers": _CONTAINERS,
+                "nodeName": STR,
+                "nodeSelector": {**_map(STR), "x-kubernetes-map-type": "atomic"},
+                "restartPolicy": {**STR, "default": "Always"},
+                "dnsPolicy": {**STR, "default": "ClusterFirst"},
+                "schedulerName": {**STR, "default": "default-scheduler"},
+                "terminationGracePeriodSeconds": {**INT64, "default": 30},
+                "serviceAccountName": STR,
+                "hostNetwork": BOOL,
+                "priority": INT32,
+                "priorityClassName": STR,
+                "tolerations": _list(_obj({"key": STR, "operator": STR, "value": STR,
+                                           "effect": STR, "tolerationSeconds": INT64})),
+                "volumes": {**_list({**_obj({"name": STR}, required=("name",)), **_OPEN}),
+                            "x-kubernetes-patch-strategy": "merge,retainKeys",
+                            "x-kubernetes-patch-merge-key": "name"},
+            }),
+            **_OPEN,
+        },
+        "status": {
+            **_obj({
+                "phase": STR,
+                "conditions": _conditions("lastProbeTime", "lastTransitionTime"),
+                "message": STR,
+                "reason": STR,
+                "nominatedNodeName": STR,
+                "hostIP": STR,
+                "podIP": STR,
+                "podIPs": {**_list(_obj({"ip": STR}, required=("ip",))),
+                           "x-kubernetes-patch-strategy": "merge",
+                           "x-kubernetes-patch-merge-key": "ip"},
+                "startTime": TIME,
+                "qosClass": STR,
+                "containerStatuses": _list(_CONTAINER_STATUS),
+                "initContainerStatuses": _list(_CONTAINER_STATUS),
+            }),
+            **_OPEN,
+        },
+    },
+    "Pod is a collection of containers that can run on a host. This resource is created by"
+    " clients and scheduled onto hosts.",
+)
+
+_LABEL_SELECTOR = _obj(
+    {
+        "matchLabels": _map(STR),
+        "matchExpressions": _list(_obj({"key": STR, "operator": STR, "values": STR_LIST},
+                                       required=("key", "operator"))),
+    },
+    atomic=True,
+)
+PDB_SCHEMA = _kind(
+    {
+        "spec": _obj({
+            "minAvailable": {"x-kubernetes-int-or-string": True},
+            "maxUnavailable": {"x-kubernetes-int-or-string": True},
+            "selector": {**_LABEL_SELECTOR, "x-kubernetes-patch-strategy": "replace"},
+            "unhealthyPodEvictionPolicy": STR,
+        }),
+        "status": _obj({
+            "observedGeneration": INT64,
+            "disruptedPods": _map(TIME),
+            "disruptionsAllowed": INT32,
+            "currentHealthy": INT32,
+            "desiredHealthy": INT32,
+            "expectedPods": INT32,
+            "conditions": _conditions("lastTransitionTime"),
+        }),
+    },
+    "PodDisruptionBudget is an object to define the max disruption that can be caused to a"
+    " collection of pods",
+)
+
+# apps/v1 ReplicaSet and DaemonSet are served so that Pods can name their controllers and
+# ``kubectl drain`` can look a Pod's DaemonSet up; Shipyard runs no controller for them, so only
+# the fields clients read are typed.
+_WORKLOAD_STATUS = {
+    **_obj({k: INT32 for k in ("replicas", "readyReplicas", "availableReplicas",
+                               "fullyLabeledReplicas", "currentNumberScheduled",
+                               "desiredNumberScheduled", "numberReady", "numberAvailable",
+                               "numberMisscheduled", "updatedNumberScheduled",
+                               "numberUnavailable")}
+           | {"observedGeneration": INT64, "conditions": _conditions("lastTransitionTime")}),
+    **_OPEN,
+}
+
+
+def _workload_schema(desc: str, replicas: bool) -> Schema:
+    spec: dict[str, Schema] = {"selector": _LABEL_SELECTOR, "template": OPAQUE,
+                               "minReadySeconds": INT32}
+    if replicas:
+        spec["replicas"] = INT32
+    return _kind({"spec": {**_obj(spec), **_OPEN}, "status": _WORKLOAD_STATUS}, desc)
+
+
+REPLICA_SET_SCHEMA = _workload_schema(
+    "ReplicaSet ensures that a specified number of pod replicas are running at any given time.",
+    replicas=True)
+DAEMON_SET_SCHEMA = _workload_schema(
+    "DaemonSet represents the configuration of a daemon set.", replicas=False)
+
 _CRD_NAMES = _obj(
     {
         "plural": STR,
@@ -502,6 +637,65 @@ def _event_cells(obj: Obj, now: datetime) -> list[Any]:
             _meta(obj).get("name", "")]
 
 
+def _pod_cells(obj: Obj, now: datetime) -> list[Any]:
+    """printPod, without the restart's "(5m ago)" suffix and sidecar subtleties."""
+    meta, status = _meta(obj), obj.get("status") or {}
+    statuses = [s for s in status.get("containerStatuses") or [] if isinstance(s, dict)]
+    total = len(_field(obj, "spec", "containers") or [])
+    ready = sum(1 for s in statuses if s.get("ready"))
+    restarts = sum(int(s.get("restartCount") or 0) for s in statuses)
+    reason = status.get("reason") or status.get("phase") or ""
+    for container in reversed(statuses):
+        state = container.get("state") or {}
+        waiting, terminated = state.get("waiting") or {}, state.get("terminated") or {}
+        if waiting.get("reason"):
+            reason = waiting["reason"]
+        elif terminated.get("reason"):
+            reason = terminated["reason"]
+    if meta.get("deletionTimestamp"):
+        reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
+    gates = _field(obj, "spec", "readinessGates") or []
+    gate_text = "<none>"
+    if gates:
+        true = {c.get("type") for c in status.get("conditions") or []
+                if isinstance(c, dict) and c.get("status") == "True"}
+        gate_text = f"{sum(1 for g in gates if g.get('conditionType') in true)}/{len(gates)}"
+    return [meta.get("name", ""), f"{ready}/{total}", reason, str(restarts),
+            since(meta.get("creationTimestamp"), now), status.get("podIP") or "<none>",
+            _field(obj, "spec", "nodeName") or "<none>",
+            status.get("nominatedNodeName") or "<none>", gate_text]
+
+
+def _pdb_cells(obj: Obj, now: datetime) -> list[Any]:
+    spec = obj.get("spec") or {}
+
+    def text(key: str) -> str:
+        value = spec.get(key)
+        return "N/A" if value is None else str(value)
+
+    return [_meta(obj).get("name", ""), text("minAvailable"), text("maxUnavailable"),
+            int(_field(obj, "status", "disruptionsAllowed") or 0),
+            since(_meta(obj).get("creationTimestamp"), now)]
+
+
+def _replica_set_cells(obj: Obj, now: datetime) -> list[Any]:
+    status = obj.get("status") or {}
+    return [_meta(obj).get("name", ""), int(_field(obj, "spec", "replicas") or 0),
+            int(status.get("replicas") or 0), int(status.get("readyReplicas") or 0),
+            since(_meta(obj).get("creationTimestamp"), now)]
+
+
+def _daemon_set_cells(obj: Obj, now: datetime) -> list[Any]:
+    status = obj.get("status") or {}
+    selector = _field(obj, "spec", "template", "spec", "nodeSelector") or {}
+    return [_meta(obj).get("name", ""),
+            *(int(status.get(k) or 0) for k in ("desiredNumberScheduled",
+                                                "currentNumberScheduled", "numberReady",
+                                                "updatedNumberScheduled", "numberAvailable")),
+            ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>",
+            since(_meta(obj).get("creationTimestamp"), now)]
+
+
 def _crd_cells(obj: Obj, now: datetime) -> list[Any]:
     created = parse_time(_meta(obj).get("creationTimestamp"))
     return [_meta(obj).get("name", ""), format_time(created) if created else None]
@@ -563,6 +757,50 @@ EVENT_PRINTER = TablePrinter(
     ),
     _event_cells,
 )
+POD_PRINTER = TablePrinter(
+    (
+        NAME_COLUMN,
+        _col("Ready", "The aggregate readiness state of this pod for accepting traffic."),
+        _col("Status", "The aggregate status of the containers in this pod."),
+        _col("Restarts", "The number of times the containers in this pod have been restarted"
+             " and when the last container in this pod has restarted."),
+        AGE_COLUMN,
+        _col("IP", "IP address allocated to the pod. Routable at least within the cluster.", 1),
+        _col("Node", "Name of the Node this pod is scheduled onto.", 1),
+        _col("Nominated Node", "Name of the node this pod is nominated onto.", 1),
+        _col("Readiness Gates", "If specified, all readiness gates will be evaluated for pod"
+             " readiness.", 1),
+    ),
+    _pod_cells,
+)
+PDB_PRINTER = TablePrinter(
+    (
+        NAME_COLUMN,
+        _col("Min Available", "The minimum number of pods that must be available"),
+        _col("Max Unavailable", "The maximum number of pods that may be unavailable"),
+        _col("Allowed Disruptions", "Calculated number of pods that may be disrupted at this"
+             " time"),
+        AGE_COLUMN,
+    ),
+    _pdb_cells,
+)
+REPLICA_SET_PRINTER = TablePrinter(
+    (NAME_COLUMN, _col("Desired", "Number of desired pods."),
+     _col("Current", "Number of actual replicas."), _col("Ready", "Number of ready replicas."),
+     AGE_COLUMN),
+    _replica_set_cells,
+)
+DAEMON_SET_PRINTER = TablePrinter(
+    (NAME_COLUMN,
+     _col("Desired", "The desired number of daemon pods."),
+     _col("Current", "The current number of daemon pods."),
+     _col("Ready", "The number of daemon pods that are ready."),
+     _col("Up-to-date", "The number of daemon pods that are Up-to-date."),
+     _col("Available", "The number of daemon pods that are available."),
+     _col("Node Selector", "Which nodes should run the daemon pods."),
+     AGE_COLUMN),
+    _daemon_set_cells,
+)
 CRD_PRINTER = TablePrinter(
     (
         NAME_COLUMN,
@@ -574,6 +812,17 @@ CRD_PRINTER = TablePrinter(
 # ---------------------------------------------------------------------------------------------
 # the records
 
+# Field labels beyond metadata.name/namespace (pkg/registry/core/pod/strategy.go
+# PodToSelectableFields).
+POD_FIELD_LABELS = frozenset({
+    "spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+    "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName",
+})
+# pods/eviction: POST a policy/v1 Eviction (policy/v1beta1 is accepted too); `eviction` serves it.
+EVICTION_SUBRESOURCE: dict[str, Any] = {
+    "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ("create",),
+}
+
 _NO_COLLECTION = ("create", "delete", "get", "list", "patch", "update", "watch")
 
 
@@ -581,8 +830,9 @@ def _builtin(
     group: str, version: str, resource: str, kind: str, *, namespaced: bool, schema: Schema,
     printer: TablePrinter, short: tuple[str, ...] = (), categories: tuple[str, ...] = (),
     status: bool = False, verbs: tuple[str, ...] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> ResourceInfo:
-    extra: dict[str, Any] = {"printer": printer}
+    extra = {"printer": printer, **(extra or {})}
     info = ResourceInfo(
         group=group, version=version, resource=resource, kind=kind, list_kind=kind + "List",
         singular=kind.lower(), namespaced=namespaced, short_names=short, categories=categories,
@@ -610,6 +860,19 @@ BUILTINS: tuple[ResourceInfo, ...] = (
              schema=LEASE_SCHEMA, printer=LEASE_PRINTER),
     _builtin("events.k8s.io", "v1", "events", "Event", namespaced=True,
              schema=EVENTS_V1_EVENT_SCHEMA, printer=EVENT_PRINTER, short=("ev",)),
+    _builtin("", "v1", "pods", "Pod", namespaced=True, schema=POD_SCHEMA,
+             printer=POD_PRINTER, short=("po",), categories=("all",), status=True,
+             extra={"admit": admit_pod, "field_labels": POD_FIELD_LABELS,
+                    "subresources": {"eviction": EVICTION_SUBRESOURCE}}),
+    _builtin("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", namespaced=True,
+             schema=PDB_SCHEMA, printer=PDB_PRINTER, short=("pdb",), status=True,
+             extra={"admit": admit_pdb}),
+    _builtin("apps", "v1", "replicasets", "ReplicaSet", namespaced=True,
+             schema=REPLICA_SET_SCHEMA, printer=REPLICA_SET_PRINTER, short=("rs",),
+             categories=("all",), status=True),
+    _builtin("apps", "v1", "daemonsets", "DaemonSet", namespaced=True,
+             schema=DAEMON_SET_SCHEMA, printer=DAEMON_SET_PRINTER, short=("ds",),
+             categories=("all",), status=True),
     _builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions",
              "CustomResourceDefinition", namespaced=False, schema=CRD_SCHEMA,
              printer=CRD_PRINTER, short=("crd", "crds"), categories=("api-extensions",),

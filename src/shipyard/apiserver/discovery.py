@@ -201,6 +201,13 @@ def _resource_entries(info: ResourceInfo) -> list[dict[str, Any]]:
             "name": f"{info.resource}/status", "singularName": "", "namespaced": info.namespaced,
             "kind": info.kind, "verbs": list(SUBRESOURCE_VERBS),
         })
+    for name, sub in (info.extra.get("subresources") or {}).items():
+        entries.append({
+            "name": f"{info.resource}/{name}", "singularName": "", "namespaced": info.namespaced,
+            "group": sub["group"], "version": sub["version"], "kind": sub["kind"],
+            "verbs": list(sub["verbs"]),
+        })
+    entries.sort(key=lambda e: str(e["name"]))
     return entries
 
 
@@ -252,6 +259,14 @@ def _discovery_resource(info: ResourceInfo) -> dict[str, Any]:
         subresources.append(
             {"subresource": "status", "responseKind": dict(kind), "verbs": list(SUBRESOURCE_VERBS)}
         )
+    for name, sub in (info.extra.get("subresources") or {}).items():
+        subresources.append({
+            "subresource": name,
+            "responseKind": {"group": sub["group"], "kind": sub["kind"],
+                             "version": sub["version"]},
+            "verbs": list(sub["verbs"]),
+        })
+    subresources.sort(key=lambda e: str(e["subresource"]))
     if subresources:
         entry["subresources"] = subresources
     return entry

@@ -82,7 +82,9 @@ def _getter(obj: dict[str, Any], info: ResourceInfo) -> Callable[[str], str | No
 
 def allowed_fields(info: ResourceInfo) -> frozenset[str]:
     extra = {f.lstrip(".") for f in info.selectable_fields}
-    return _ALWAYS | _BUILTIN_FIELDS.get((info.group, info.resource), frozenset()) | extra
+    declared = frozenset(info.extra.get("field_labels") or ())  # built-ins' own (builtins.py)
+    return _ALWAYS | _BUILTIN_FIELDS.get((info.group, info.resource), frozenset()) | extra \
+        | declared
 
 
 def _unsupported_field(info: ResourceInfo, path: str) -> str:
