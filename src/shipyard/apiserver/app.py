@@ -3,8 +3,9 @@
 `APIServer(store)` routes every request kube-apiserver would answer: resources (CRUD, watch,
 status and scale subresources, pods/eviction), discovery, OpenAPI, version, health and metrics.
 It owns the server's internal controllers (CRD establishment, namespace finalization, garbage
-collection, PodDisruptionBudget status), started and stopped by the ASGI lifespan. Errors of any kind leave as Status bodies; an
-unexpected exception is logged and answered with 500, and the server keeps serving.
+collection, PodDisruptionBudget status), started and stopped by the ASGI lifespan. Errors of any
+kind leave as Status bodies; an unexpected exception is logged and answered with 500, and the
+server keeps serving.
 """
 
 from __future__ import annotations
