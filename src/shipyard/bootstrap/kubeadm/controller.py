@@ -232,7 +232,20 @@ class KubeadmConfigReconciler:
             await locking.unlock(self.client, cluster)
             raise
 
+    async def _rendered_already(self, config: Object) -> bool:
+        """Read the live object before rendering: a cache that has not yet seen our own last
+        write must not make us render twice (a second token, rewritten data)."""
+        meta = config["metadata"]
+        try:
+            live = await self.client.get(*types.CONFIG, meta["name"], meta["namespace"])
+        except NotFound:
+            return True
+        return bool(((live.get("status") or {}).get("initialization") or {}).get(
+            "dataSecretCreated"))
+
     async def _render_init(self, config: Object, machine: Object, cluster: Object) -> Result:
+        if await self._rendered_already(config):
+            return Result()
         spec = config.setdefault("spec", {})
         version = str((machine.get("spec") or {}).get("version") or "")
         namespace, cluster_name = config["metadata"]["namespace"], cluster["metadata"]["name"]
@@ -276,6 +289,8 @@ class KubeadmConfigReconciler:
 
     async def _join(self, config: Object, machine: Object, cluster: Object,
                     control_plane: bool) -> Result:
+        if await self._rendered_already(config):
+            return Result()
         spec = config.setdefault("spec", {})
         namespace, cluster_name = config["metadata"]["namespace"], cluster["metadata"]["name"]
         join = spec.setdefault("joinConfiguration", {})
@@ -343,12 +358,18 @@ class KubeadmConfigReconciler:
                   or {}).get("bootstrapToken") or {}).get("token")
         if not token or ((machine.get("status") or {}).get("nodeRef") or {}).get("name"):
             return Result()
-        workload = await self.workloads.get(config["metadata"]["namespace"],
-                                            cluster["metadata"]["name"])
+        interval = tokens.check_interval(self.ttl).total_seconds()
+        try:
+            workload = await self.workloads.get(config["metadata"]["namespace"],
+                                                cluster["metadata"]["name"])
+        except WorkloadUnavailable as e:
+            log.info("cannot refresh the bootstrap token yet",
+                     extra={"config": config["metadata"]["name"], "reason": str(e)})
+            return Result(requeue_after=min(interval, 10.0))
         if await tokens.refresh_if_needed(workload, str(token), self.ttl):
             log.info("refreshed bootstrap token until the machine consumes it",
                      extra={"config": config["metadata"]["name"]})
-        return Result(requeue_after=tokens.check_interval(self.ttl).total_seconds())
+        return Result(requeue_after=interval)
 
     # ------------------------------------------------------------------ helpers
 
