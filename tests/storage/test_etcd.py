@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 import shipyard.storage.etcd_process as etcd_process
-from shipyard.storage import ConflictError, StorageError
+from shipyard.storage import CompactedError, ConflictError, StorageError
 from shipyard.storage.etcd import EtcdStore
 from shipyard.storage.etcd_gateway import EtcdClient, b64, unb64
 from shipyard.storage.etcd_process import EtcdNotFoundError, LocalEtcd, find_etcd
@@ -61,6 +61,33 @@ async def test_two_stores_on_one_etcd_share_state_and_compare_and_swap(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_compaction_by_another_server_ends_an_old_watch_with_gone(
+    etcd_endpoint: str, prefix: str
+) -> None:
+    store = EtcdStore([etcd_endpoint], prefix, compaction_interval=0, history_size=1)
+    other = EtcdStore([etcd_endpoint], prefix + "-other", compaction_interval=0)
+    await store.open()
+    await other.open()
+    try:
+        base = store.revision
+        for name in ("a", "b", "c"):
+            await store.create(key(name), machine(name))
+        newest = await other.create(key("x"), machine("x"))
+        await other.compact(newest.mod_revision)
+        assert store.compacted_revision < base, "this store has not heard of it"
+        watch = store.watch(PREFIX, base)  # older than its ring: a stream of its own
+        with pytest.raises(CompactedError) as caught:
+            await take(watch, 1)
+        assert caught.value.compacted == newest.mod_revision
+        assert store.compacted_revision == newest.mod_revision
+        with pytest.raises(CompactedError):
+            store.watch(PREFIX, base)
+        assert store.watcher_count == 0
+    finally:
+        await store.close()
+        await other.close()
 
 
 async def test_values_are_stored_without_resource_version(etcd_endpoint: str,

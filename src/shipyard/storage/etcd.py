@@ -437,12 +437,17 @@ class EtcdStore:
         if watcher is not None:
             return watcher
         stream = StreamWatch(self._client, self._raw_prefix, prefix, after,
-                             self._watch_queue_limit, on_close=self._streams.pop)
+                             self._watch_queue_limit, on_close=self._streams.pop,
+                             on_compacted=self._note_compacted)
         self._streams[stream] = None
         stream.start()
         return stream
 
     # -- compaction ----------------------------------------------------------------------
+
+    def _note_compacted(self, revision: int) -> None:
+        """etcd reported compaction at ``revision`` (perhaps another server compacted)."""
+        self._compacted = max(self._compacted, revision)
 
     async def compact(self, revision: int) -> None:
         """Compact etcd at ``revision``; an already compacted revision does nothing, one ahead

@@ -19,6 +19,7 @@ it was sent is not retried (the write may have been applied): it raises `EtcdErr
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from typing import Any
@@ -89,6 +90,7 @@ class EtcdClient:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+            await asyncio.sleep(0)  # let the closed transports run connection_lost
 
     def _require_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

@@ -9,8 +9,9 @@ Two sources, chosen per watch by `EtcdStore.watch`:
   ``(floor, newest]``, so a watch that starts inside it misses nothing.
 * `StreamWatch`: an etcd watch stream of its own from ``after + 1``, for a watch older than the
   ring (after a restart, or far behind). etcd replays its history in order and then goes live;
-  ``prev_kv`` supplies the previous state. A compaction that overtakes it ends it with
-  `CompactedError`, a lost connection with `StorageError`, too many undelivered events with
+  ``prev_kv`` supplies the previous state. A compaction that overtakes it (perhaps by another
+  API server, which this store had not heard of) ends it with `CompactedError` and tells the
+  store (``on_compacted``), a lost connection with `StorageError`, too many undelivered events with
   `WatchOverflowError` -- what the API server already maps for SQLiteStore's watches.
 
 Codec: values are stored without ``metadata.resourceVersion`` (`encode`) and stamped with the
@@ -105,6 +106,7 @@ class StreamWatch:
         after: int,
         queue_limit: int,
         on_close: Callable[[StreamWatch], object],
+        on_compacted: Callable[[int], object],
     ) -> None:
         self.prefix = prefix
         self._client = client
@@ -112,6 +114,7 @@ class StreamWatch:
         self._after = after
         self._queue_limit = queue_limit
         self._on_close = on_close
+        self._on_compacted = on_compacted
         self._buffer: deque[WatchEvent] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._error: BaseException | None = None
@@ -172,6 +175,7 @@ class StreamWatch:
                 if response.get("canceled"):
                     compacted = int(response.get("compact_revision", 0))
                     if compacted:
+                        self._on_compacted(compacted)
                         raise CompactedError(self._after, compacted)
                     raise StorageError(f"etcd canceled the watch: {response.get('cancel_reason')}")
                 for event in response.get("events") or ():
