@@ -8,8 +8,9 @@ pass it through to kubeadm's own documents rather than prune what we do not mode
 
 Contract: the CRDs carry `cluster.x-k8s.io/v1beta2: v1beta2` (the version implementing the
 v1beta2 BootstrapConfig contract) and `cluster.x-k8s.io/provider: bootstrap-kubeadm`; only
-KubeadmConfig has a status subresource. v1beta2 is the only served version (upstream also
-serves v1beta1 through a conversion webhook; not done here).
+KubeadmConfig has a status subresource. v1beta2 is served and stored; `crd_manifests(
+serve_v1beta1=True)` also serves v1beta1 through Webhook conversion (`conversion`), as
+upstream does, for servers that have the converter registered.
 """
 
 from __future__ import annotations
@@ -148,8 +149,27 @@ TEMPLATE_SPEC = _obj({"template": _obj({"metadata": _obj({
     ["template"])
 
 
+WEBHOOK_SERVICE: Final = {"namespace": "capi-kubeadm-bootstrap-system",
+                          "name": "capi-kubeadm-bootstrap-webhook-service", "path": "/convert"}
+"""Where upstream's CABPK serves conversion; Shipyard's own server converts in process."""
+
+
+def _v1beta1(status: bool) -> dict[str, Any]:
+    """v1beta1 as served alongside: its shape is upstream's older one (maps for extraArgs,
+    Durations, `status.ready`), converted by `conversion`; the schema keeps what it is sent."""
+    properties: dict[str, Any] = {"apiVersion": _STR, "kind": _STR,
+                                  "metadata": {"type": "object"}, "spec": _OPEN}
+    version: dict[str, Any] = {"name": "v1beta1", "served": True, "storage": False,
+                               "deprecated": True}
+    if status:
+        properties["status"] = _OPEN
+        version["subresources"] = {"status": {}}
+    version["schema"] = {"openAPIV3Schema": {"type": "object", "properties": properties}}
+    return version
+
+
 def _crd(kind: str, plural: str, spec: dict[str, Any], status: dict[str, Any] | None,
-         columns: list[dict[str, Any]]) -> dict[str, Any]:
+         columns: list[dict[str, Any]], serve_v1beta1: bool = False) -> dict[str, Any]:
     properties: dict[str, Any] = {"apiVersion": _STR, "kind": _STR,
                                   "metadata": {"type": "object"}, "spec": spec}
     version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
@@ -159,24 +179,33 @@ def _crd(kind: str, plural: str, spec: dict[str, Any], status: dict[str, Any] | 
     version["schema"] = {"openAPIV3Schema": {"type": "object", "properties": properties}}
     version["additionalPrinterColumns"] = [
         *columns, {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{GROUP}", "labels": {
-            "cluster.x-k8s.io/v1beta2": VERSION, "cluster.x-k8s.io/provider": PROVIDER}},
-        "spec": {"group": GROUP, "scope": "Namespaced",
-                 "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural,
-                           "singular": kind.lower(), "categories": ["cluster-api"]},
-                 "versions": [version]},
-    }
+    labels = {"cluster.x-k8s.io/v1beta2": VERSION, "cluster.x-k8s.io/provider": PROVIDER}
+    crd_spec: dict[str, Any] = {
+        "group": GROUP, "scope": "Namespaced",
+        "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural,
+                  "singular": kind.lower(), "categories": ["cluster-api"]},
+        "versions": [version]}
+    if serve_v1beta1:
+        labels["cluster.x-k8s.io/v1beta1"] = "v1beta1"
+        crd_spec["versions"] = [_v1beta1(status is not None), version]
+        crd_spec["conversion"] = {"strategy": "Webhook", "webhook": {
+            "conversionReviewVersions": ["v1", "v1beta1"],
+            "clientConfig": {"caBundle": "Cg==", "service": dict(WEBHOOK_SERVICE)}}}
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{GROUP}", "labels": labels}, "spec": crd_spec}
 
 
-def crd_manifests() -> list[dict[str, Any]]:
+def crd_manifests(serve_v1beta1: bool = False) -> list[dict[str, Any]]:
+    """The two CRDs. With `serve_v1beta1`, v1beta1 is served too through Webhook conversion:
+    the API server must then have `conversion.KubeadmConverter` registered for the group
+    (Shipyard's server, in process) or the CABPK webhook service must exist (a real cluster)."""
     cluster_column = {"name": "Cluster", "type": "string",
                       "jsonPath": ".metadata.labels['cluster\\.x-k8s\\.io/cluster-name']"}
     return [
         _crd("KubeadmConfig", "kubeadmconfigs", SPEC, STATUS, [
             cluster_column,
             {"name": "Data secret created", "type": "string",
-             "jsonPath": ".status.initialization.dataSecretCreated"}]),
-        _crd("KubeadmConfigTemplate", "kubeadmconfigtemplates", TEMPLATE_SPEC, None, []),
+             "jsonPath": ".status.initialization.dataSecretCreated"}], serve_v1beta1),
+        _crd("KubeadmConfigTemplate", "kubeadmconfigtemplates", TEMPLATE_SPEC, None, [],
+             serve_v1beta1),
     ]
