@@ -25,8 +25,12 @@ Contract, per reconcile of a Machine (v1beta2, plain dicts):
   NodeHealthy, Deleting, Paused, UpToDate (standalone Machines), Ready and Available (Ready for
   `minReadySeconds`), plus v1beta1 Ready/BootstrapReady/InfrastructureReady/NodeHealthy.
 - deletion: while a `pre-drain.delete.hook.machine.cluster.x-k8s.io/*` annotation is present,
-  wait; drain: cordon the Node (unless `machine.cluster.x-k8s.io/exclude-node-draining`, given
-  up after `deletion.nodeDrainTimeoutSeconds`; workload clusters serve no Pods to evict); while a
+  wait; drain the Node (`drain.Drainer`: cordon, evict its Pods through the Eviction API,
+  requeue every `drain.DRAIN_RETRY_INTERVAL` seconds while Pods are left, reporting them on the
+  Deleting condition, reason DrainingNode), skipped with the
+  `machine.cluster.x-k8s.io/exclude-node-draining` annotation, for an unreachable workload
+  cluster, and once `spec.deletion.nodeDrainTimeoutSeconds` (0: never) have passed since
+  `status.deletion.nodeDrainStartTime`; while a
   `pre-terminate.delete.hook.machine.cluster.x-k8s.io/*` annotation is present, wait; delete the
   infrastructure machine and the bootstrap config and wait until both are gone; delete the Node
   in the workload cluster (skipped when the Cluster itself is being deleted, and given up after
@@ -42,7 +46,7 @@ from typing import Any
 from shipyard.api.core import constants as c
 from shipyard.apimachinery.errors import NotFound, StatusError
 from shipyard.client.interfaces import GVK, Object, ReaderWriter
-from shipyard.controllers import conditions, ownership, pausing
+from shipyard.controllers import conditions, drain, ownership, pausing
 from shipyard.controllers.cluster import provisioned
 from shipyard.controllers.external import ContractVersionNotFound, ExternalObjects, ExternalTracker
 from shipyard.controllers.kinds import CLUSTER, MACHINE, NODE
@@ -94,6 +98,7 @@ class MachineReconciler:
         self.tracker: ExternalTracker | None = None
         self.controller: Controller | None = None
         self.node_poll = NODE_POLL
+        self.drainer = drain.Drainer()
 
     def _node_handler(self, namespace: str, cluster_name: str) -> EnqueueHandler:
         """Node events of one workload cluster wake the Machines with that providerID."""
@@ -388,13 +393,9 @@ class MachineReconciler:
         annotations = machine["metadata"].get("annotations") or {}
         if (node_ref and cluster is not None and not _is_deleting(cluster)
                 and c.EXCLUDE_NODE_DRAINING_ANNOTATION not in annotations):
-            retry = await self._cordon(machine, node_ref["name"])
+            retry = await self._drain(before, machine, node_ref["name"])
             if retry is not None:
-                await self._deleting(before, machine, c.MACHINE_DELETING_DRAINING_NODE_REASON,
-                                     f"Draining Node {node_ref['name']}")
                 return Result(requeue_after=retry)
-        # Draining is cordoning plus evicting the Node's Pods; Shipyard's workload clusters
-        # serve no Pods, so once cordoned there is nothing left to evict.
         conditions.set_v1beta1_condition(machine, c.V1BETA1_DRAINING_SUCCEEDED_CONDITION, "True")
         pre_terminate = _hooks(machine, c.PRE_TERMINATE_DELETE_HOOK_ANNOTATION_PREFIX)
         if pre_terminate:
@@ -450,15 +451,27 @@ class MachineReconciler:
         if not others:
             await self.remote.forget(namespace, cluster_name)
 
-    async def _cordon(self, machine: Object, node_name: str) -> float | None:
-        """Mark the Node unschedulable; None when done (or given up after
-        ``deletion.nodeDrainTimeoutSeconds``, 0 meaning never), else retry in."""
+    async def _drain(self, before: Object, machine: Object, node_name: str) -> float | None:
+        """Drain the Node; None when done (or given up), else retry in (after reporting the
+        Pods left on the Deleting condition)."""
+        deletion = machine.setdefault("status", {}).setdefault("deletion", {})
+        started = deletion.get("nodeDrainStartTime")
+        if not started:
+            started = deletion["nodeDrainStartTime"] = datetime.now(UTC).strftime(
+                "%Y-%m-%dT%H:%M:%SZ")
+        timeout = int((machine["spec"].get("deletion") or {}).get("nodeDrainTimeoutSeconds")
+                      or 0)
+        elapsed = (datetime.now(UTC) - _parse_time(str(started))).total_seconds()
+        if timeout and elapsed >= timeout:
+            log.warning("giving up draining Node %s after nodeDrainTimeoutSeconds (%ss)",
+                        node_name, timeout)
+            return None
         try:
             remote = await self.remote.client(machine["metadata"]["namespace"],
                                               machine["spec"]["clusterName"])
-            await remote.patch(*NODE, node_name, {"spec": {"unschedulable": True}})
+            result = await self.drainer.drain(remote, node_name, str(started))
         except NotFound:
-            return None
+            return None  # the Node is gone: nothing to drain
         except (RemoteUnavailable, OSError) as e:
             # An unreachable workload cluster cannot be drained; deletion goes on (the Node
             # deletion step has its own timeout).
@@ -466,15 +479,17 @@ class MachineReconciler:
                         node_name, e)
             return None
         except StatusError as e:
-            timeout = int((machine["spec"].get("deletion") or {})
-                          .get("nodeDrainTimeoutSeconds") or 0)
-            started = _parse_time(str(machine["metadata"]["deletionTimestamp"]))
-            elapsed = (datetime.now(UTC) - started).total_seconds()
-            if timeout and elapsed >= timeout:
-                log.warning("giving up draining Node %s after %ss: %s", node_name, timeout, e)
+            message = f"Drain not completed yet (started at {started}):\n* {e}"
+            retry: float = self.node_poll
+        else:
+            if result.completed:
                 return None
-            return self.node_poll
-        return None
+            message, retry = result.message, drain.DRAIN_RETRY_INTERVAL
+        conditions.set_v1beta1_condition(machine, c.V1BETA1_DRAINING_SUCCEEDED_CONDITION,
+                                         "False", "Draining", message,
+                                         severity=c.CONDITION_SEVERITY_INFO)
+        await self._deleting(before, machine, c.MACHINE_DELETING_DRAINING_NODE_REASON, message)
+        return retry
 
     async def _delete_node(self, machine: Object, node_name: str) -> float | None:
         """Delete the Node; None when done (or given up after the timeout), else retry in."""
