@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+import shipyard.storage.etcd as etcd_module
 import shipyard.storage.etcd_process as etcd_process
 from shipyard.storage import CompactedError, ConflictError, StorageError
 from shipyard.storage.etcd import EtcdStore
@@ -88,6 +89,29 @@ async def test_compaction_by_another_server_ends_an_old_watch_with_gone(
     finally:
         await store.close()
         await other.close()
+
+
+async def test_loads_and_snapshots_are_read_in_pages_at_one_revision(
+    etcd_endpoint: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(etcd_module, "PAGE", 2)
+    store = EtcdStore([etcd_endpoint], prefix, compaction_interval=0)
+    await store.open()
+    try:
+        for i in range(7):
+            await store.create(key(f"m-{i}"), machine(f"m-{i}"))
+        snapshot = store.list(PREFIX)
+        await store.delete(key("m-3"))
+        await store.update(key("m-5"), machine("m-5", changed="yes"))
+        assert await store.list_at(PREFIX, snapshot[1]) == snapshot[0]
+        page = await store.list_at(PREFIX, snapshot[1], start_after=key("m-1"), limit=3)
+        assert page == snapshot[0][2:5]
+        reopened = EtcdStore([etcd_endpoint], prefix, compaction_interval=0)
+        await reopened.open()
+        assert reopened.list(PREFIX) == store.list(PREFIX)
+        await reopened.close()
+    finally:
+        await store.close()
 
 
 async def test_values_are_stored_without_resource_version(etcd_endpoint: str,

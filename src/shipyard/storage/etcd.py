@@ -143,7 +143,7 @@ class EtcdStore:
         self._live = {e.key: e for e in entries}
         self._keys = [e.key for e in entries]
         self._revision = revision
-        self._compacted = await self._find_compacted(revision)
+        self._compacted = await self._client.compacted_revision(revision)
         self._hub = RingHub(revision, self._history_size, self._watch_queue_limit)
 
     async def close(self) -> None:
@@ -200,47 +200,21 @@ class EtcdStore:
         low = full or b"\0"
         if start_after:
             low = max(low, self._raw_prefix + start_after.encode() + b"\0")
-        end = range_end(full)
         entries: builtins.list[Entry] = []
-        while True:
-            page = PAGE if limit <= 0 else min(PAGE, limit - len(entries))
-            body: JSON = {"key": b64(low), "range_end": b64(end), "limit": page}
-            if revision:
-                body["revision"] = revision
-            try:
-                answer = await self._client.range(body)
-            except EtcdCompactedError:
-                self._compacted = max(self._compacted, await self._find_compacted(self._revision))
-                raise CompactedError(revision, self._compacted) from None
-            except EtcdFutureRevisionError:
-                raise FutureRevisionError(revision, self._revision) from None
-            revision = revision or int(answer["header"]["revision"])
-            kvs = answer.get("kvs", [])
-            for kv in kvs:
-                entry = self._decode_kv(kv)
-                if entry is not None:
-                    entries.append(entry)
-            if not answer.get("more") or not kvs or (limit > 0 and len(entries) >= limit):
-                return entries, revision
-            low = unb64(kvs[-1]["key"]) + b"\0"
-
-    async def _find_compacted(self, current: int) -> int:
-        """etcd's compacted revision: the oldest it still reads at (0 if nothing is gone).
-        etcd does not report it, so bisect on whether a tiny range at a revision is refused."""
-        low, high = 1, max(current, 1)  # the answer lies in [low, high]
-        while low < high:
-            middle = (low + high) // 2
-            try:
-                await self._client.range(
-                    {"key": b64(b"\0"), "revision": middle, "count_only": True}
-                )
-            except EtcdCompactedError:
-                low = middle + 1
-            except EtcdFutureRevisionError:
-                high = middle
-            else:
-                high = middle
-        return 0 if low <= 1 else low
+        pages = self._client.range_pages(low, range_end(full), revision,
+                                         PAGE if limit <= 0 else min(PAGE, limit))
+        try:
+            async with contextlib.aclosing(pages):
+                async for kvs, revision in pages:
+                    entries.extend(e for e in map(self._decode_kv, kvs) if e is not None)
+                    if 0 < limit <= len(entries):
+                        return entries[:limit], revision
+        except EtcdCompactedError:
+            self._note_compacted(await self._client.compacted_revision(self._revision))
+            raise CompactedError(revision, self._compacted) from None
+        except EtcdFutureRevisionError:
+            raise FutureRevisionError(revision, self._revision) from None
+        return entries, revision
 
     # -- writes --------------------------------------------------------------------------
 
@@ -460,7 +434,7 @@ class EtcdStore:
         try:
             await self._client.compact(revision)
         except EtcdCompactedError:  # someone compacted further already
-            revision = await self._find_compacted(self._revision)
+            revision = await self._client.compacted_revision(self._revision)
         self._compacted = max(self._compacted, revision)
 
     async def _compact_periodically(self) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -122,6 +122,39 @@ class EtcdClient:
 
     async def range(self, body: JSON) -> JSON:
         return await self.call("/v3/kv/range", body)
+
+    async def range_pages(
+        self, key: bytes, end: bytes, revision: int = 0, page: int = 1000
+    ) -> AsyncGenerator[tuple[list[JSON], int], None]:
+        """The kvs in ``[key, end)`` in pages of ``page``, every page read at one revision
+        (``0``: the current one, fixed by the first page), each with that revision."""
+        while True:
+            body: JSON = {"key": b64(key), "range_end": b64(end), "limit": page}
+            if revision:
+                body["revision"] = revision
+            answer = await self.range(body)
+            revision = revision or int(answer["header"]["revision"])
+            kvs: list[JSON] = answer.get("kvs", [])
+            yield kvs, revision
+            if not answer.get("more") or not kvs:
+                return
+            key = unb64(kvs[-1]["key"]) + b"\0"
+
+    async def compacted_revision(self, current: int) -> int:
+        """etcd's compacted revision: the oldest it still reads at (0 if nothing is gone).
+        etcd does not report it, so bisect on whether a tiny range at a revision is refused."""
+        low, high = 1, max(current, 1)  # the answer lies in [low, high]
+        while low < high:
+            middle = (low + high) // 2
+            try:
+                await self.range({"key": b64(b"\0"), "revision": middle, "count_only": True})
+            except EtcdCompactedError:
+                low = middle + 1
+            except EtcdFutureRevisionError:
+                high = middle
+            else:
+                high = middle
+        return 0 if low <= 1 else low
 
     async def txn(self, body: JSON) -> JSON:
         return await self.call("/v3/kv/txn", body)
