@@ -293,7 +293,7 @@ async def test_existing_certificates_are_reused(
             assert await env.get("v1", "Secret", f"c2-{purpose}") is not None
 
 
-async def test_worker_with_control_plane_join_is_refused(
+async def test_worker_with_control_plane_join_and_ignition_are_refused(
         kubeadm_capi: Server, namespace: str, workload: str) -> None:
     async with running(kubeadm_capi, namespace, workload) as env:
         await env.create(certs.secret_for("c3", namespace, certs.CA, certs.generate_ca()))
@@ -301,12 +301,19 @@ async def test_worker_with_control_plane_join_is_refused(
         await env.patch_status("Cluster", "c3", {"initialization": {
             "infrastructureProvisioned": True, "controlPlaneInitialized": True}})
         await env.machine_with_config("w", "c3", {"joinConfiguration": {"controlPlane": {}}})
+        await env.machine_with_config("ign", "c3", {"format": "ignition"})
 
         async def refused() -> bool:
             cond = condition(await env.config("w"), types.DATA_SECRET_AVAILABLE_CONDITION)
             return "JoinConfiguration.ControlPlane is set" in cond.get("message", "")
         await eventually(refused, "worker with controlPlane refused")
         assert await env.get("v1", "Secret", "w") is None
+
+        async def ignition_refused() -> bool:
+            cond = condition(await env.config("ign"), types.DATA_SECRET_AVAILABLE_CONDITION)
+            return "only cloud-config" in cond.get("message", "")
+        await eventually(ignition_refused, "format ignition refused")
+        assert await env.get("v1", "Secret", "ign") is None
 
 
 async def test_token_is_refreshed_until_the_machine_has_a_node(

@@ -21,6 +21,7 @@ Contract (upstream's `KubeadmConfigReconciler`, v1beta2 BootstrapConfig contract
   rendered once: a config with `dataSecretCreated` is not rendered again.
 - While the Machine has no `status.nodeRef`, its bootstrap token is refreshed (checked every
   TTL/3, extended when it expires within 5/6 TTL).
+- `spec.format: ignition` is refused (DataSecretAvailable False): upstream gates it (alpha).
 - Conditions: DataSecretAvailable, CertificatesAvailable, and Ready summarising both.
 KubeadmConfigTemplate has no controller (it is only a template).
 """
@@ -209,6 +210,12 @@ class KubeadmConfigReconciler:
             self._data_secret(config, "True", types.AVAILABLE_REASON)
             self._certificates(config, True)
             return await self._refresh_token(config, machine, cluster)
+        if (config.get("spec") or {}).get("format", types.BOOTSTRAP_FORMAT) != \
+                types.BOOTSTRAP_FORMAT:
+            # Ignition sits behind upstream's alpha KubeadmBootstrapFormatIgnition gate.
+            self._data_secret(config, "False", types.NOT_AVAILABLE_REASON,
+                              "spec.format: only cloud-config is supported")
+            return Result()
         if not control_plane_initialized(cluster):
             return await self._init(config, machine, cluster)
         await locking.unlock(self.client, cluster)
