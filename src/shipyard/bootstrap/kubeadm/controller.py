@@ -22,7 +22,6 @@ Contract (upstream's `KubeadmConfigReconciler`, v1beta2 BootstrapConfig contract
 - While the Machine has no `status.nodeRef`, its bootstrap token is refreshed (checked every
   TTL/3, extended when it expires within 5/6 TTL).
 - `spec.format: ignition` is refused (DataSecretAvailable False): upstream gates it (alpha).
-- `spec.format: ignition` is refused (DataSecretAvailable False); upstream gates it (alpha).
 - Conditions: DataSecretAvailable, CertificatesAvailable, and Ready summarising both.
 KubeadmConfigTemplate has no controller (it is only a template).
 """
