@@ -1,9 +1,10 @@
 """``shipyard controllers``: Cluster API's controllers against any Kubernetes API server.
 
-It installs the CRDs it serves (Cluster API's core kinds, the in-memory infrastructure provider
-and its bootstrap kind) when they are missing, then runs the core controllers (Cluster, Machine,
-MachineSet, MachineDeployment, MachineHealthCheck), the in-memory provider and the in-memory
-bootstrap provider on one runtime Manager, until SIGTERM or SIGINT. It talks to the API only
+It runs the core controllers (Cluster, Machine, MachineSet, MachineDeployment,
+MachineHealthCheck) and the providers chosen by `--infrastructure/--bootstrap/--control-plane`
+(default: those `shipyard init` recorded in the cluster, else `shipyard.cli.providers.DEFAULTS`)
+on one runtime Manager, until SIGTERM or SIGINT, after creating any of their CRDs that are
+missing. It talks to the API only
 through a kubeconfig, so the same command drives Shipyard's embedded management plane (the
 default) or a real cluster.
 """
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from shipyard.cli.apiserver import configure_logging
 from shipyard.cli.management import default_data_dir
@@ -26,34 +26,48 @@ from shipyard.cli.management import default_data_dir
 log = logging.getLogger("shipyard.controllers")
 
 
-async def install_crds(client: Any) -> None:
-    """Create the CRDs the controllers serve, unless they exist.
+async def install_crds(client: Any, chosen: list[Any]) -> None:
+    """Create the chosen providers' CRDs, unless they exist, and wait until they are served.
 
     Cluster API's CRDs ask for webhook conversion. Shipyard's server converts in process; a
     real kube-apiserver needs a reachable webhook with a real ``caBundle`` (or it never marks the
     CRD Established), so there they are installed with conversion ``None`` unless they exist
     already, wired by `shipyard conversion-webhook` or a deployment of it.
     """
-    from shipyard.api import crdgen
-    from shipyard.apimachinery.errors import AlreadyExists
-    from shipyard.bootstrap.inmemory import types as bootstrap_types
-    from shipyard.providers.inmemory import setup as inmemory
+    from shipyard.cli.init import _ensure, _wait_served, is_shipyard
 
-    version = await client.get_json("/version")
-    in_process_conversion = "shipyard" in str(version.get("gitVersion", ""))
-    manifests = [yaml.safe_load(p.read_text()) for p in sorted(crdgen.CRDS_DIR.glob("*.yaml"))]
+    in_process_conversion = await is_shipyard(client)
     if not in_process_conversion:
-        for manifest in manifests:
-            manifest["spec"]["conversion"] = {"strategy": "None"}
         log.warning("installing Cluster API CRDs without a conversion webhook: v1beta1 is "
                     "served by relabelling only; run `shipyard conversion-webhook` and point "
                     "the CRDs at it for real conversion")
-    for manifest in [*manifests, *bootstrap_types.crd_manifests()]:
-        try:
-            await client.create(manifest)
-        except AlreadyExists:
-            pass
-    await inmemory.install_crds(client)
+    for provider in chosen:
+        manifests = provider.manifests()
+        for manifest in manifests:
+            if not in_process_conversion and (manifest["spec"].get("conversion") or {}).get(
+                    "strategy") == "Webhook":
+                manifest["spec"]["conversion"] = {"strategy": "None"}
+            await _ensure(client, manifest)
+        await _wait_served(client, manifests)
+
+
+async def choose(client: Any, infrastructure: list[str] | None, bootstrap: list[str] | None,
+                 control_plane: list[str] | None) -> list[Any]:
+    """The providers named on the command line; for a type not named, those `shipyard init`
+    recorded in the cluster; with no record at all, the defaults."""
+    from shipyard.cli import providers as registry
+    from shipyard.cli.init import installed
+
+    records = await installed(client)
+
+    def recorded(type_: str) -> list[str] | None:
+        names = [str(r["providerName"]) for r in records if r.get("type") == type_]
+        return names if records else None
+
+    return registry.select(
+        infrastructure if infrastructure is not None else recorded(registry.INFRASTRUCTURE),
+        bootstrap if bootstrap is not None else recorded(registry.BOOTSTRAP),
+        control_plane if control_plane is not None else recorded(registry.CONTROL_PLANE))
 
 
 async def run(
@@ -66,19 +80,20 @@ async def run(
     boot_delay: float,
     workload_dir: Path | None,
     lease_duration: float = 15.0,
+    infrastructure: list[str] | None = None,
+    bootstrap: list[str] | None = None,
+    control_plane: list[str] | None = None,
 ) -> None:
-    from shipyard.bootstrap.inmemory import controller as bootstrap
+    from shipyard.cli.providers import RunContext
     from shipyard.client import Client
-    from shipyard.controllers import setup as core
-    from shipyard.providers.inmemory import setup as inmemory
-    from shipyard.runtime import LeaderElectionConfig, serve_metrics
+    from shipyard.runtime import LeaderElectionConfig, Manager, serve_metrics
 
     client = Client.from_kubeconfig(kubeconfig)
-    options = core.Options()
-    workloads = None
+    ctx = RunContext(boot_delay=boot_delay, workload_dir=workload_dir)
     metrics_runner = None
     try:
-        await install_crds(client)
+        chosen = await choose(client, infrastructure, bootstrap, control_plane)
+        await install_crds(client, chosen)
         election = (
             LeaderElectionConfig(name="controller-leader-election-capi",
                                  namespace=leader_election_namespace,
@@ -88,25 +103,23 @@ async def run(
                                  retry_period=lease_duration * 2 / 15)
             if leader_elect else None
         )
-        mgr = await core.build(client, namespace=namespace, options=options,
-                               leader_election=election)
-        workloads = await inmemory.setup(mgr, inmemory.InMemoryOptions(
-            boot_delay=boot_delay, data_dir=workload_dir))
-        await bootstrap.setup(mgr)
+        mgr = Manager(client, namespace=namespace, leader_election=election)
+        for provider in chosen:
+            await provider.start(mgr, ctx)
         if metrics_address != "0":
             host, _, port = metrics_address.rpartition(":")
             metrics_runner = await serve_metrics(host or "127.0.0.1", int(port))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, mgr.stop)
-        log.info("controllers running against %s", kubeconfig)
+        log.info("controllers running against %s: %s", kubeconfig,
+                 ", ".join(p.key for p in chosen))
         await mgr.run()
     finally:
         if metrics_runner is not None:
             await metrics_runner.cleanup()
-        await options.aclose()
-        if workloads is not None:
-            await workloads.aclose()
+        while ctx.closers:
+            await ctx.closers.pop()()
         await client.close()
 
 
@@ -127,6 +140,10 @@ async def run(
               help="Seconds an in-memory machine takes to boot.")
 @click.option("--workload-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the in-memory provider keeps its simulated workload clusters.")
+@click.option("-i", "--infrastructure", multiple=True,
+              help="Infrastructure providers to run (default: those `shipyard init` recorded).")
+@click.option("-b", "--bootstrap", multiple=True, help="Bootstrap providers to run.")
+@click.option("-c", "--control-plane", multiple=True, help="Control-plane providers to run.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 def controllers(
@@ -138,6 +155,9 @@ def controllers(
     metrics_bind_address: str,
     boot_delay: float,
     workload_dir: Path | None,
+    infrastructure: tuple[str, ...],
+    bootstrap: tuple[str, ...],
+    control_plane: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Run Cluster API's controllers and the in-memory provider against a management cluster."""
@@ -155,4 +175,12 @@ def controllers(
         leader_election_namespace=leader_election_namespace,
         metrics_address=metrics_bind_address, boot_delay=boot_delay, workload_dir=workload_dir,
         lease_duration=leader_elect_lease_duration,
+        infrastructure=_names(infrastructure), bootstrap=_names(bootstrap),
+        control_plane=_names(control_plane),
     ))
+
+
+def _names(values: tuple[str, ...]) -> list[str] | None:
+    from shipyard.cli.providers import split
+
+    return split(values) if values else None

@@ -10,6 +10,7 @@ import click
 from shipyard.cli.apiserver import apiserver
 from shipyard.cli.controllers import controllers
 from shipyard.cli.generate import generate
+from shipyard.cli.init import init
 from shipyard.cli.management import management
 from shipyard.cli.webhook import conversion_webhook
 
@@ -23,6 +24,7 @@ def main() -> None:
 main.add_command(apiserver)
 main.add_command(controllers)
 main.add_command(generate)
+main.add_command(init)
 main.add_command(management)
 main.add_command(conversion_webhook)
 

@@ -54,6 +54,32 @@ class Plane:
         return self.dir / "apiserver.log"
 
     @property
+    def controllers_pid_file(self) -> Path:
+        return self.dir / "controllers.pid"
+
+    @property
+    def controllers_log(self) -> Path:
+        return self.dir / "controllers.log"
+
+    @property
+    def controllers_args_file(self) -> Path:
+        return self.dir / "controllers.args"
+
+    def controllers_pid(self) -> int | None:
+        """The pid of `shipyard controllers` started by `shipyard init`, if it still runs."""
+        try:
+            pid = int(self.controllers_pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if not alive(pid):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return pid
+        return pid if b"controllers" in cmdline else None
+
+    @property
     def kubeconfig(self) -> Path:
         return self.dir / "kubeconfig"
 
@@ -143,23 +169,53 @@ def ready(plane: Plane, timeout: float = 2.0) -> bool:
 
 def spawn_apiserver(plane: Plane, port: int) -> int:
     """Start ``shipyard apiserver`` detached from this terminal; returns its pid."""
-    argv = [
-        sys.executable, "-m", "shipyard.cli", "apiserver",
-        "--data-dir", os.fspath(plane.dir),
-        "--port", str(port),
-        "--port-file", os.fspath(plane.port_file),
-    ]
+    return _spawn_detached(["apiserver", "--data-dir", os.fspath(plane.dir), "--port", str(port),
+                            "--port-file", os.fspath(plane.port_file)], plane.log_file,
+                           "shipyard management up")
+
+
+def _spawn_detached(args: list[str], log_file: Path, by: str) -> int:
+    """`python -m shipyard.cli ARGS` in its own session, stdin from /dev/null, stdout and
+    stderr appended to `log_file`; returns its pid."""
+    argv = [sys.executable, "-m", "shipyard.cli", *args]
     file_actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, os.fspath(plane.log_file),
+        (os.POSIX_SPAWN_OPEN, 1, os.fspath(log_file),
          os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
-    fd = os.open(plane.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a") as log:
-        log.write(f"--- shipyard management up: {' '.join(argv[1:])}\n")
+        log.write(f"--- {by}: {' '.join(args)}\n")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return os.posix_spawn(sys.executable, argv, env, file_actions=file_actions, setsid=True)
+
+
+def ensure_controllers(plane: Plane, provider_args: list[str]) -> int:
+    """`shipyard controllers` for these providers beside the plane's API server: kept when it
+    already runs with the same providers, restarted when they changed; returns its pid."""
+    args = ["controllers", "--kubeconfig", os.fspath(plane.kubeconfig),
+            "--metrics-bind-address", "0", "--workload-dir", os.fspath(plane.dir / "workloads"),
+            *provider_args]
+    pid = plane.controllers_pid()
+    if pid is not None:
+        try:
+            same = plane.controllers_args_file.read_text() == "\0".join(args)
+        except OSError:
+            same = False
+        if same:
+            return pid
+        stop(pid, timeout=30)
+    pid = _spawn_detached(args, plane.controllers_log, "shipyard init")
+    plane.controllers_pid_file.write_text(f"{pid}\n")
+    plane.controllers_args_file.write_text("\0".join(args))
+    time.sleep(0.5)
+    if not alive(pid):
+        raise click.ClickException(
+            f"the controllers exited at start. Last lines of {plane.controllers_log}:\n"
+            + "\n".join(plane.controllers_log.read_text(errors="replace").splitlines()[
+                -LOG_TAIL_LINES:]))
+    return pid
 
 
 def stop(pid: int, timeout: float) -> bool:
@@ -221,6 +277,19 @@ def up(data_dir: Path | None, port: int, timeout: float) -> None:
         click.echo("Already running.")
         click.echo(_usage(plane, pid))
         return
+    pid = _start(plane, port, timeout)
+    click.echo(_usage(plane, pid))
+
+
+def ensure_up(data_dir: Path | None = None, port: int = 6443, timeout: float = 60.0) -> Plane:
+    """The management plane, started (and waited for) unless it already runs."""
+    plane = _plane(data_dir)
+    if plane.running_pid() is None:
+        _start(plane, port, timeout)
+    return plane
+
+
+def _start(plane: Plane, port: int, timeout: float) -> int:
     plane.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     plane.pid_file.unlink(missing_ok=True)
     plane.port_file.unlink(missing_ok=True)
@@ -243,7 +312,7 @@ def up(data_dir: Path | None, port: int, timeout: float) -> None:
                 f"Last lines of {plane.log_file}:\n{plane.log_tail()}"
             )
         time.sleep(0.1)
-    click.echo(_usage(plane, pid))
+    return pid
 
 
 @management.command()
@@ -253,6 +322,11 @@ def up(data_dir: Path | None, port: int, timeout: float) -> None:
 def down(data_dir: Path | None, timeout: float) -> None:
     """Stop the management plane; its data stays for the next `up`."""
     plane = _plane(data_dir)
+    controllers = plane.controllers_pid()
+    if controllers is not None:
+        stop(controllers, timeout)
+        click.echo(f"Controllers stopped (pid {controllers}).")
+    plane.controllers_pid_file.unlink(missing_ok=True)
     pid = plane.running_pid()
     if pid is None:
         click.echo("Management plane is not running.")
@@ -281,3 +355,6 @@ def status(ctx: click.Context, data_dir: Path | None) -> None:
         f"Kubeconfig: {plane.kubeconfig}\n"
         f"Data:       {plane.dir}"
     )
+    controllers = plane.controllers_pid()
+    click.echo(f"Controllers: running (pid {controllers})" if controllers is not None
+               else "Controllers: not running (`shipyard init` starts them)")
