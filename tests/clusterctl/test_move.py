@@ -303,3 +303,34 @@ def test_cli_reports_an_unreachable_source(tmp_path: Path) -> None:
     result = CliRunner().invoke(move_command, ["--kubeconfig", str(kubeconfig), "--dry-run"])
     assert result.exit_code == 1
     assert "cannot reach the API server" in result.output
+
+
+class Killed(BaseException):
+    """The move's process dying at a given point (not an error the mover could handle)."""
+
+
+@pytest.mark.parametrize("at", ["Created InMemoryCluster", "Deleted ConfigMap"])
+async def test_an_interrupted_move_is_finished_by_running_it_again(
+        capi: Server, target: Server, namespace: str, source_kube: Client,
+        target_kube: Client, at: str) -> None:
+    await provisioned_cluster(source_kube, namespace, "c1")
+
+    def die_at(line: str) -> None:
+        if line.startswith(at):
+            raise Killed(line)
+
+    with pytest.raises(Killed):
+        await Mover(source_kube, log=die_at).move(target_kube, namespace)
+    half = await target_kube.get(V2, "Cluster", "c1", namespace)
+    assert half["spec"]["paused"] is True  # never two live copies
+    assert (await source_kube.get(V2, "Cluster", "c1", namespace))["spec"]["paused"] is True
+
+    await Mover(source_kube).move(target_kube, namespace)
+    moved = await target_kube.get(V2, "Cluster", "c1", namespace)
+    assert moved["metadata"]["uid"] == half["metadata"]["uid"]  # updated, not duplicated
+    assert not moved["spec"].get("paused")
+    infra = await target_kube.get(types.API_VERSION, "InMemoryCluster", "c1", namespace)
+    assert owner_uids(infra) == {moved["metadata"]["uid"]}
+    for api_version, kind, name in MOVED:
+        assert await get(source_kube, api_version, kind, name, namespace) is None, (kind, name)
+        assert await get(target_kube, api_version, kind, name, namespace), (kind, name)
