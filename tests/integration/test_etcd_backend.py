@@ -33,8 +33,6 @@ from tests.conftest import write_kubeconfig
 from tests.integration.live import Watch, crd, install_crd, is_bookmark, query, wait_for
 from tests.kube import Client, Server
 
-pytestmark = pytest.mark.kubectl
-
 
 @dataclass
 class EtcdBacked:
@@ -183,6 +181,7 @@ def test_custom_resource_round_trip(backed: EtcdBacked, namespace: str) -> None:
     api.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}")
 
 
+@pytest.mark.kubectl
 def test_kubectl_apply_and_get_yaml(backed: EtcdBacked, namespace: str) -> None:
     server = backed.server
     manifest = yaml.safe_dump(configmap("applied", app="demo"))

@@ -19,7 +19,9 @@ Contract, as `interface` states it, with etcd doing the hard parts:
   writes them), so an `Entry` still satisfies ``value.metadata.resourceVersion ==
   str(mod_revision)``.
 * Revisions are etcd's: global across the cluster, so writes elsewhere in etcd (other prefixes)
-  leave gaps, and a fresh etcd starts at revision 1, its first write being 2.
+  leave gaps, and a fresh etcd starts at revision 1, its first write being 2. `revision` is
+  the newest revision the mirror has applied; with several API servers on one etcd, one may
+  be handed a resourceVersion its mirror has not reached yet (`wait_for_revision`).
 * ``list_at`` reads etcd at that revision (paged, at one revision). ``compact`` is etcd's
   compaction; `compacted_revision` is found at open (etcd does not report it) and kept current.
 * ``watch``: from the mirror's ring of recent events when ``after`` is inside it (see
