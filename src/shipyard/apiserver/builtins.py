@@ -3,8 +3,9 @@
 Only the kinds Cluster API and its clients touch are built in: Namespace, Secret, ConfigMap, Event,
 Node, ServiceAccount and Pod (core/v1), Lease, events.k8s.io Event, policy/v1 PodDisruptionBudget
 and apps/v1 ReplicaSet and DaemonSet (Machine deletion drains Nodes through the Eviction API, and
-``kubectl drain`` reads a Pod's controller), and CustomResourceDefinition. Each
-record carries
+``kubectl drain`` reads a Pod's controller), and CustomResourceDefinition. Schemas are written in
+`builtinschema`'s vocabulary; those drain-related kinds' schemas and printers are in
+`workloadkinds`. Each record carries
 
 - the verbs, short names and scope kube-apiserver lists in discovery;
 - a structural ``openAPIV3Schema`` with the fields of the upstream Go types (k8s.io/api), so the
@@ -28,6 +29,30 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from shipyard.apiserver.builtinschema import (
+    BOOL,
+    BYTES,
+    INT32,
+    INT64,
+    LOCAL_OBJECT_REFERENCE,
+    MICRO_TIME,
+    OBJECT_REFERENCE,
+    OPAQUE,
+    QUANTITY,
+    STR,
+    STR_LIST,
+    TIME,
+    Obj,
+    Schema,
+)
+from shipyard.apiserver.builtinschema import column as _col
+from shipyard.apiserver.builtinschema import conditions_schema as _conditions
+from shipyard.apiserver.builtinschema import field_of as _field
+from shipyard.apiserver.builtinschema import kind_schema as _kind
+from shipyard.apiserver.builtinschema import list_schema as _list
+from shipyard.apiserver.builtinschema import map_schema as _map
+from shipyard.apiserver.builtinschema import meta_of as _meta
+from shipyard.apiserver.builtinschema import obj_schema as _obj
 from shipyard.apiserver.pods import admit_pdb, admit_pod
 from shipyard.apiserver.resources import PrinterColumn, ResourceInfo
 from shipyard.apiserver.tables import (
@@ -40,85 +65,18 @@ from shipyard.apiserver.tables import (
     parse_time,
     since,
 )
-
-Schema = dict[str, Any]
-
-# ---------------------------------------------------------------------------------------------
-# schema vocabulary
-
-
-def _obj(
-    props: dict[str, Schema], *, required: tuple[str, ...] = (), atomic: bool = False
-) -> Schema:
-    schema: Schema = {"type": "object", "properties": props}
-    if required:
-        schema["required"] = list(required)
-    if atomic:
-        schema["x-kubernetes-map-type"] = "atomic"
-    return schema
-
-
-def _list(items: Schema, list_type: str = "atomic", *keys: str, merge: bool = False) -> Schema:
-    schema: Schema = {"type": "array", "items": items, "x-kubernetes-list-type": list_type}
-    if keys:
-        schema["x-kubernetes-list-map-keys"] = list(keys)
-    if merge:
-        schema["x-kubernetes-patch-strategy"] = "merge"
-        schema["x-kubernetes-patch-merge-key"] = keys[0]
-    return schema
-
-
-def _map(values: Schema) -> Schema:
-    return {"type": "object", "additionalProperties": values}
-
-
-STR: Schema = {"type": "string"}
-BOOL: Schema = {"type": "boolean"}
-INT32: Schema = {"type": "integer", "format": "int32"}
-INT64: Schema = {"type": "integer", "format": "int64"}
-BYTES: Schema = {"type": "string", "format": "byte"}
-TIME: Schema = {"type": "string", "format": "date-time"}
-MICRO_TIME: Schema = {"type": "string", "format": "date-time"}
-QUANTITY: Schema = {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, STR]}
-METADATA: Schema = {"type": "object"}  # ObjectMeta is validated by the handlers, as for CRDs
-OPAQUE: Schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-STR_LIST: Schema = _list(STR)
-
-OBJECT_REFERENCE = _obj(
-    {k: STR for k in ("apiVersion", "fieldPath", "kind", "name", "namespace", "resourceVersion",
-                      "uid")},
-    atomic=True,
+from shipyard.apiserver.workloadkinds import (
+    DAEMON_SET_PRINTER,
+    DAEMON_SET_SCHEMA,
+    EVICTION_SUBRESOURCE,
+    PDB_PRINTER,
+    PDB_SCHEMA,
+    POD_FIELD_LABELS,
+    POD_PRINTER,
+    POD_SCHEMA,
+    REPLICA_SET_PRINTER,
+    REPLICA_SET_SCHEMA,
 )
-LOCAL_OBJECT_REFERENCE = _obj({"name": STR}, atomic=True)
-
-
-def _kind(props: dict[str, Schema], desc: str, required: tuple[str, ...] = ()) -> Schema:
-    root = _obj(
-        {
-            "apiVersion": {
-                "type": "string",
-                "description": "APIVersion defines the versioned schema of this representation of"
-                " an object.",
-            },
-            "kind": {
-                "type": "string",
-                "description": "Kind is a string value representing the REST resource this object"
-                " represents.",
-            },
-            "metadata": METADATA,
-            **props,
-        },
-        required=required,
-    )
-    root["description"] = desc
-    return root
-
-
-def _conditions(*timestamps: str) -> Schema:
-    fields: dict[str, Schema] = {"type": STR, "status": STR, "reason": STR, "message": STR}
-    fields.update({t: TIME for t in timestamps})
-    return _list(_obj(fields, required=("type", "status")), "map", "type", merge=True)
-
 
 NAMESPACE_SCHEMA = _kind(
     {
@@ -294,134 +252,6 @@ LEASE_SCHEMA = _kind(
     "Lease defines a lease concept.",
 )
 
-# Pods carry far more fields than Shipyard acts on: the parts it reads are typed (so field
-# selectors, printers and list merge keys work) and the rest is preserved as sent.
-_OPEN: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
-_CONTAINER = {
-    **_obj({
-        "name": STR, "image": STR, "command": STR_LIST, "args": STR_LIST, "workingDir": STR,
-        "imagePullPolicy": STR,
-        "terminationMessagePath": {**STR, "default": "/dev/termination-log"},
-        "terminationMessagePolicy": {**STR, "default": "File"},
-        "ports": _list(_obj({"name": STR, "containerPort": INT32, "protocol": STR,
-                             "hostPort": INT32, "hostIP": STR}, required=("containerPort",))),
-        "resources": _obj({"limits": _map(QUANTITY), "requests": _map(QUANTITY)}),
-    }),
-    **_OPEN,
-}
-_CONTAINERS = {**_list(_CONTAINER), "x-kubernetes-patch-strategy": "merge",
-               "x-kubernetes-patch-merge-key": "name"}
-_CONTAINER_STATUS = {
-    **_obj({"name": STR, "ready": BOOL, "restartCount": INT32, "image": STR, "imageID": STR,
-            "containerID": STR, "started": BOOL, "state": OPAQUE, "lastState": OPAQUE}),
-    **_OPEN,
-}
-POD_SCHEMA = _kind(
-    {
-        "spec": {
-            **_obj({
-                "containers": _CONTAINERS,
-                "initContainers": _CONTAINERS,
-                "nodeName": STR,
-                "nodeSelector": {**_map(STR), "x-kubernetes-map-type": "atomic"},
-                "restartPolicy": {**STR, "default": "Always"},
-                "dnsPolicy": {**STR, "default": "ClusterFirst"},
-                "schedulerName": {**STR, "default": "default-scheduler"},
-                "terminationGracePeriodSeconds": {**INT64, "default": 30},
-                "serviceAccountName": STR,
-                "hostNetwork": BOOL,
-                "priority": INT32,
-                "priorityClassName": STR,
-                "tolerations": _list(_obj({"key": STR, "operator": STR, "value": STR,
-                                           "effect": STR, "tolerationSeconds": INT64})),
-                "volumes": {**_list({**_obj({"name": STR}, required=("name",)), **_OPEN}),
-                            "x-kubernetes-patch-strategy": "merge,retainKeys",
-                            "x-kubernetes-patch-merge-key": "name"},
-            }),
-            **_OPEN,
-        },
-        "status": {
-            **_obj({
-                "phase": STR,
-                "conditions": _conditions("lastProbeTime", "lastTransitionTime"),
-                "message": STR,
-                "reason": STR,
-                "nominatedNodeName": STR,
-                "hostIP": STR,
-                "podIP": STR,
-                "podIPs": {**_list(_obj({"ip": STR}, required=("ip",))),
-                           "x-kubernetes-patch-strategy": "merge",
-                           "x-kubernetes-patch-merge-key": "ip"},
-                "startTime": TIME,
-                "qosClass": STR,
-                "containerStatuses": _list(_CONTAINER_STATUS),
-                "initContainerStatuses": _list(_CONTAINER_STATUS),
-            }),
-            **_OPEN,
-        },
-    },
-    "Pod is a collection of containers that can run on a host. This resource is created by"
-    " clients and scheduled onto hosts.",
-)
-
-_LABEL_SELECTOR = _obj(
-    {
-        "matchLabels": _map(STR),
-        "matchExpressions": _list(_obj({"key": STR, "operator": STR, "values": STR_LIST},
-                                       required=("key", "operator"))),
-    },
-    atomic=True,
-)
-PDB_SCHEMA = _kind(
-    {
-        "spec": _obj({
-            "minAvailable": {"x-kubernetes-int-or-string": True},
-            "maxUnavailable": {"x-kubernetes-int-or-string": True},
-            "selector": {**_LABEL_SELECTOR, "x-kubernetes-patch-strategy": "replace"},
-            "unhealthyPodEvictionPolicy": STR,
-        }),
-        "status": _obj({
-            "observedGeneration": INT64,
-            "disruptedPods": _map(TIME),
-            "disruptionsAllowed": INT32,
-            "currentHealthy": INT32,
-            "desiredHealthy": INT32,
-            "expectedPods": INT32,
-            "conditions": _conditions("lastTransitionTime"),
-        }),
-    },
-    "PodDisruptionBudget is an object to define the max disruption that can be caused to a"
-    " collection of pods",
-)
-
-# apps/v1 ReplicaSet and DaemonSet are served so that Pods can name their controllers and
-# ``kubectl drain`` can look a Pod's DaemonSet up; Shipyard runs no controller for them, so only
-# the fields clients read are typed.
-_WORKLOAD_STATUS = {
-    **_obj({k: INT32 for k in ("replicas", "readyReplicas", "availableReplicas",
-                               "fullyLabeledReplicas", "currentNumberScheduled",
-                               "desiredNumberScheduled", "numberReady", "numberAvailable",
-                               "numberMisscheduled", "updatedNumberScheduled",
-                               "numberUnavailable")}
-           | {"observedGeneration": INT64, "conditions": _conditions("lastTransitionTime")}),
-    **_OPEN,
-}
-
-
-def _workload_schema(desc: str, replicas: bool) -> Schema:
-    spec: dict[str, Schema] = {"selector": _LABEL_SELECTOR, "template": OPAQUE,
-                               "minReadySeconds": INT32}
-    if replicas:
-        spec["replicas"] = INT32
-    return _kind({"spec": {**_obj(spec), **_OPEN}, "status": _WORKLOAD_STATUS}, desc)
-
-
-REPLICA_SET_SCHEMA = _workload_schema(
-    "ReplicaSet ensures that a specified number of pod replicas are running at any given time.",
-    replicas=True)
-DAEMON_SET_SCHEMA = _workload_schema(
-    "DaemonSet represents the configuration of a daemon set.", replicas=False)
-
 _CRD_NAMES = _obj(
     {
         "plural": STR,
@@ -521,28 +351,6 @@ CRD_SCHEMA = _kind(
 # ---------------------------------------------------------------------------------------------
 # printers (pkg/printers/internalversion/printers.go; the CRD one is the generic table convertor)
 
-Obj = dict[str, Any]
-
-
-def _meta(obj: Obj) -> Obj:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, dict) else {}
-
-
-def _field(obj: Obj, *path: str) -> Any:
-    value: Any = obj
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
-def _col(name: str, description: str, priority: int = 0, fmt: str = "") -> PrinterColumn:
-    return PrinterColumn(name, "string", "", format=fmt, description=description,
-                         priority=priority)
-
-
 def _namespace_cells(obj: Obj, now: datetime) -> list[Any]:
     return [_meta(obj).get("name", ""), _field(obj, "status", "phase") or "",
             since(_meta(obj).get("creationTimestamp"), now)]
@@ -637,65 +445,6 @@ def _event_cells(obj: Obj, now: datetime) -> list[Any]:
             _meta(obj).get("name", "")]
 
 
-def _pod_cells(obj: Obj, now: datetime) -> list[Any]:
-    """printPod, without the restart's "(5m ago)" suffix and sidecar subtleties."""
-    meta, status = _meta(obj), obj.get("status") or {}
-    statuses = [s for s in status.get("containerStatuses") or [] if isinstance(s, dict)]
-    total = len(_field(obj, "spec", "containers") or [])
-    ready = sum(1 for s in statuses if s.get("ready"))
-    restarts = sum(int(s.get("restartCount") or 0) for s in statuses)
-    reason = status.get("reason") or status.get("phase") or ""
-    for container in reversed(statuses):
-        state = container.get("state") or {}
-        waiting, terminated = state.get("waiting") or {}, state.get("terminated") or {}
-        if waiting.get("reason"):
-            reason = waiting["reason"]
-        elif terminated.get("reason"):
-            reason = terminated["reason"]
-    if meta.get("deletionTimestamp"):
-        reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
-    gates = _field(obj, "spec", "readinessGates") or []
-    gate_text = "<none>"
-    if gates:
-        true = {c.get("type") for c in status.get("conditions") or []
-                if isinstance(c, dict) and c.get("status") == "True"}
-        gate_text = f"{sum(1 for g in gates if g.get('conditionType') in true)}/{len(gates)}"
-    return [meta.get("name", ""), f"{ready}/{total}", reason, str(restarts),
-            since(meta.get("creationTimestamp"), now), status.get("podIP") or "<none>",
-            _field(obj, "spec", "nodeName") or "<none>",
-            status.get("nominatedNodeName") or "<none>", gate_text]
-
-
-def _pdb_cells(obj: Obj, now: datetime) -> list[Any]:
-    spec = obj.get("spec") or {}
-
-    def text(key: str) -> str:
-        value = spec.get(key)
-        return "N/A" if value is None else str(value)
-
-    return [_meta(obj).get("name", ""), text("minAvailable"), text("maxUnavailable"),
-            int(_field(obj, "status", "disruptionsAllowed") or 0),
-            since(_meta(obj).get("creationTimestamp"), now)]
-
-
-def _replica_set_cells(obj: Obj, now: datetime) -> list[Any]:
-    status = obj.get("status") or {}
-    return [_meta(obj).get("name", ""), int(_field(obj, "spec", "replicas") or 0),
-            int(status.get("replicas") or 0), int(status.get("readyReplicas") or 0),
-            since(_meta(obj).get("creationTimestamp"), now)]
-
-
-def _daemon_set_cells(obj: Obj, now: datetime) -> list[Any]:
-    status = obj.get("status") or {}
-    selector = _field(obj, "spec", "template", "spec", "nodeSelector") or {}
-    return [_meta(obj).get("name", ""),
-            *(int(status.get(k) or 0) for k in ("desiredNumberScheduled",
-                                                "currentNumberScheduled", "numberReady",
-                                                "updatedNumberScheduled", "numberAvailable")),
-            ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>",
-            since(_meta(obj).get("creationTimestamp"), now)]
-
-
 def _crd_cells(obj: Obj, now: datetime) -> list[Any]:
     created = parse_time(_meta(obj).get("creationTimestamp"))
     return [_meta(obj).get("name", ""), format_time(created) if created else None]
@@ -757,50 +506,6 @@ EVENT_PRINTER = TablePrinter(
     ),
     _event_cells,
 )
-POD_PRINTER = TablePrinter(
-    (
-        NAME_COLUMN,
-        _col("Ready", "The aggregate readiness state of this pod for accepting traffic."),
-        _col("Status", "The aggregate status of the containers in this pod."),
-        _col("Restarts", "The number of times the containers in this pod have been restarted"
-             " and when the last container in this pod has restarted."),
-        AGE_COLUMN,
-        _col("IP", "IP address allocated to the pod. Routable at least within the cluster.", 1),
-        _col("Node", "Name of the Node this pod is scheduled onto.", 1),
-        _col("Nominated Node", "Name of the node this pod is nominated onto.", 1),
-        _col("Readiness Gates", "If specified, all readiness gates will be evaluated for pod"
-             " readiness.", 1),
-    ),
-    _pod_cells,
-)
-PDB_PRINTER = TablePrinter(
-    (
-        NAME_COLUMN,
-        _col("Min Available", "The minimum number of pods that must be available"),
-        _col("Max Unavailable", "The maximum number of pods that may be unavailable"),
-        _col("Allowed Disruptions", "Calculated number of pods that may be disrupted at this"
-             " time"),
-        AGE_COLUMN,
-    ),
-    _pdb_cells,
-)
-REPLICA_SET_PRINTER = TablePrinter(
-    (NAME_COLUMN, _col("Desired", "Number of desired pods."),
-     _col("Current", "Number of actual replicas."), _col("Ready", "Number of ready replicas."),
-     AGE_COLUMN),
-    _replica_set_cells,
-)
-DAEMON_SET_PRINTER = TablePrinter(
-    (NAME_COLUMN,
-     _col("Desired", "The desired number of daemon pods."),
-     _col("Current", "The current number of daemon pods."),
-     _col("Ready", "The number of daemon pods that are ready."),
-     _col("Up-to-date", "The number of daemon pods that are Up-to-date."),
-     _col("Available", "The number of daemon pods that are available."),
-     _col("Node Selector", "Which nodes should run the daemon pods."),
-     AGE_COLUMN),
-    _daemon_set_cells,
-)
 CRD_PRINTER = TablePrinter(
     (
         NAME_COLUMN,
@@ -811,17 +516,6 @@ CRD_PRINTER = TablePrinter(
 
 # ---------------------------------------------------------------------------------------------
 # the records
-
-# Field labels beyond metadata.name/namespace (pkg/registry/core/pod/strategy.go
-# PodToSelectableFields).
-POD_FIELD_LABELS = frozenset({
-    "spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-    "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName",
-})
-# pods/eviction: POST a policy/v1 Eviction (policy/v1beta1 is accepted too); `eviction` serves it.
-EVICTION_SUBRESOURCE: dict[str, Any] = {
-    "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ("create",),
-}
 
 _NO_COLLECTION = ("create", "delete", "get", "list", "patch", "update", "watch")
 
