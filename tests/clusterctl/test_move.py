@@ -334,3 +334,54 @@ async def test_an_interrupted_move_is_finished_by_running_it_again(
     for api_version, kind, name in MOVED:
         assert await get(source_kube, api_version, kind, name, namespace) is None, (kind, name)
         assert await get(target_kube, api_version, kind, name, namespace), (kind, name)
+
+
+async def test_a_machine_without_a_node_is_refused(
+        capi: Server, target: Server, namespace: str, source_kube: Client,
+        target_kube: Client) -> None:
+    cluster = await provisioned_cluster(source_kube, namespace, "c1")
+    await source_kube.create({
+        "apiVersion": V2, "kind": "Machine",
+        "metadata": {"name": "m0", "namespace": namespace, "ownerReferences": [{
+            "apiVersion": V2, "kind": "Cluster", "name": "c1",
+            "uid": cluster["metadata"]["uid"]}]},
+        "spec": {"clusterName": "c1", "bootstrap": {"dataSecretName": "x"},
+                 "infrastructureRef": {"apiGroup": types.GROUP, "kind": "InMemoryMachine",
+                                       "name": "m0"}}})
+    with pytest.raises(MoveError, match=f"Kind=Machine\" {namespace}/m0 is still provisioning "
+                                        "the node"):
+        await Mover(source_kube).move(target_kube, namespace)
+    await assert_untouched(source_kube, target_kube, namespace)
+
+
+async def test_kubeconfig_contexts_are_honoured(
+        capi: Server, target: Server, namespace: str, source_kube: Client,
+        target_kube: Client, tmp_path: Path) -> None:
+    """Source and target as two contexts of one kubeconfig file, neither of them current."""
+    src = yaml.safe_load(capi.kubeconfig.read_text())
+    dst = yaml.safe_load(target.kubeconfig.read_text())
+    merged = {"apiVersion": "v1", "kind": "Config", "current-context": "nowhere",
+              "clusters": [{"name": "src", "cluster": src["clusters"][0]["cluster"]},
+                           {"name": "dst", "cluster": dst["clusters"][0]["cluster"]}],
+              "users": [{"name": "src", "user": src["users"][0]["user"]},
+                        {"name": "dst", "user": dst["users"][0]["user"]}],
+              "contexts": [{"name": "source", "context": {"cluster": "src", "user": "src",
+                                                          "namespace": namespace}},
+                           {"name": "dest", "context": {"cluster": "dst", "user": "dst"}}]}
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(merged))
+    await provisioned_cluster(source_kube, namespace, "c1")
+    runner = CliRunner()
+    result = await asyncio.to_thread(runner.invoke, move_command, [
+        "--kubeconfig", str(path), "--kubeconfig-context", "source",
+        "--to-kubeconfig", str(path), "--to-kubeconfig-context", "nope"])
+    assert result.exit_code == 1
+    assert "kubeconfig has no context named 'nope'" in result.output
+    await assert_untouched(source_kube, target_kube, namespace)
+    # No -n: the namespace is the source context's.
+    result = await asyncio.to_thread(runner.invoke, move_command, [
+        "--kubeconfig", str(path), "--kubeconfig-context", "source",
+        "--to-kubeconfig", str(path), "--to-kubeconfig-context", "dest"])
+    assert result.exit_code == 0, result.output
+    assert await get(target_kube, V2, "Cluster", "c1", namespace)
+    assert await get(source_kube, V2, "Cluster", "c1", namespace) is None

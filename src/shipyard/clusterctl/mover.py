@@ -296,7 +296,9 @@ class Mover:
                       read: Callable[[Node], Any], *, keep_existing: bool = False) -> bool:
         """Create `node` on `target`; True if this call created it (False: it existed)."""
         obj = copy.deepcopy(await read(node))
-        status = obj.pop("status", None)
+        mapping = await target.mapper.mapping(node.api_version, node.kind)
+        # With a status subresource the create ignores status: it is written afterwards.
+        status = obj.pop("status", None) if "status" in mapping.subresources else None
         meta = obj.setdefault("metadata", {})
         for key in STRIPPED_METADATA:
             meta.pop(key, None)
@@ -321,10 +323,8 @@ class Mover:
             result = await target.update(obj)
         node.new_uid = str(result["metadata"]["uid"])
         if status:
-            mapping = await target.mapper.mapping(node.api_version, node.kind)
-            if "status" in mapping.subresources:
-                result["status"] = status
-                await target.update_status(result)
+            result["status"] = status
+            await target.update_status(result)
         self.log(f"{'Created' if created else 'Updated'} {node.ref()}")
         return created
 
