@@ -1,0 +1,103 @@
+"""A stacked etcd member on the machine's address, as kubeadm runs etcd beside the API server.
+
+Why: a kubeadm control plane keeps its state in an etcd cluster made of one member per
+control-plane machine. The first machine starts a new cluster; each joining one is first added
+as a member through an existing member (etcd's ``/v3/cluster/member/add`` on the JSON gateway,
+as kubeadm's etcd client does) and then started with ``--initial-cluster-state=existing``.
+
+Members listen on ``http://<address>:2379`` (clients) and ``:2380`` (peers): every machine has
+its own loopback address, so the well-known ports never collide. Deviation from kubeadm: no
+etcd TLS (kubeadm serves etcd with certificates from the etcd CA).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Final
+
+from shipyard.node import services
+from shipyard.node.machine import rooted
+
+CLIENT_PORT: Final = 2379
+PEER_PORT: Final = 2380
+DATA_DIR: Final = "/var/lib/etcd"
+CLIENT_URLS_ANNOTATION: Final = "kubeadm.kubernetes.io/etcd.advertise-client-urls"
+
+
+class EtcdError(RuntimeError):
+    pass
+
+
+def client_url(address: str) -> str:
+    return f"http://{address}:{CLIENT_PORT}"
+
+
+def peer_url(address: str) -> str:
+    return f"http://{address}:{PEER_PORT}"
+
+
+def _post(endpoint: str, path: str, body: dict[str, Any], timeout: float = 5.0) -> Any:
+    request = urllib.request.Request(endpoint + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def member_list(endpoint: str) -> list[dict[str, Any]]:
+    members: list[dict[str, Any]] = _post(endpoint, "/v3/cluster/member/list", {}).get(
+        "members") or []
+    return members
+
+
+def member_add(endpoints: list[str], peer: str) -> list[dict[str, Any]]:
+    """Add ``peer`` through the first endpoint that answers; the members after the change.
+    Adding a peer that is already a member (a retried join) returns the list unchanged."""
+    last: Exception | None = None
+    for endpoint in endpoints:
+        try:
+            members = member_list(endpoint)
+            if any(peer in (m.get("peerURLs") or []) for m in members):
+                return members
+            added: list[dict[str, Any]] = _post(endpoint, "/v3/cluster/member/add",
+                                                {"peerURLs": [peer]}).get("members") or []
+            return added
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            last = e
+    raise EtcdError(f"cannot add etcd member {peer} through {endpoints}: {last}")
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=1) as response:
+            return b'"true"' in response.read()
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start(root: Path, binary: Path, name: str, address: str,
+          initial_cluster: dict[str, str], state: str, timeout: float = 60.0) -> str:
+    """Start the member and wait until it answers ``/health``; returns its client URL."""
+    client, peer = client_url(address), peer_url(address)
+    data_dir = rooted(root, DATA_DIR)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cluster = ",".join(f"{n}={u}" for n, u in initial_cluster.items())
+    argv = [str(binary), f"--name={name}", f"--data-dir={data_dir}",
+            f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster={cluster}", f"--initial-cluster-state={state}",
+            "--log-level=warn"]
+    proc = services.start(root, "etcd", argv)
+    deadline = time.monotonic() + timeout
+    while not healthy(client):
+        code = proc.poll()
+        if code is not None:
+            raise EtcdError(f"etcd exited with {code}; see {services.log_path(root, 'etcd')}")
+        if time.monotonic() > deadline:
+            raise EtcdError(f"etcd not healthy after {timeout:.0f} s; see "
+                            f"{services.log_path(root, 'etcd')}")
+        time.sleep(0.1)
+    return client
