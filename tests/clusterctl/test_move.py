@@ -26,7 +26,7 @@ from shipyard.clusterctl import MoveError, Mover
 from shipyard.providers.inmemory import types
 from tests.clusterctl.conftest import owner_uids
 from tests.kube import Server
-from tests.providers.harness import install_crd
+from tests.providers.harness import eventually, install_crd
 
 V2 = "cluster.x-k8s.io/v1beta2"
 WIDGETS = "infrastructure.cluster.x-k8s.io/v1alpha1"
@@ -108,8 +108,26 @@ async def test_move_recreates_owner_first_and_deletes_the_source(
         target_kube: Client) -> None:
     ns = namespace
     before = await provisioned_cluster(source_kube, ns, "c1")
+    events: list[tuple[str, Object]] = []
+
+    async def follow(rv: str) -> None:
+        async for event in source_kube.watch("v1", "Secret", ns, resource_version=rv):
+            if event["object"]["metadata"].get("name") == "c1-kubeconfig":
+                events.append((event["type"], event["object"]))
+
+    listed = await source_kube.list("v1", "Secret", ns)
+    watching = asyncio.create_task(follow(listed["metadata"]["resourceVersion"]))
     lines: list[str] = []
     await Mover(source_kube, log=lines.append).move(target_kube, ns)
+
+    async def deleted() -> bool:
+        return any(kind == "DELETED" for kind, _ in events)
+
+    await eventually(deleted, "the source Secret's deletion")
+    watching.cancel()
+    (kind, last), = [e for e in events if e[0] == "DELETED"]
+    # Marked for the controllers and webhooks that look: this deletion is a move.
+    assert "clusterctl.cluster.x-k8s.io/delete-for-move" in last["metadata"]["annotations"]
 
     moved = await target_kube.get(V2, "Cluster", "c1", ns)
     assert moved["metadata"]["uid"] != before["metadata"]["uid"]

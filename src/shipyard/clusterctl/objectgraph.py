@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.api.core import constants as c
-from shipyard.client import GVK, Object, Reader
+from shipyard.apimachinery.errors import NotFound
+from shipyard.client import GVK, NoKindMatchError, Object, Reader
 
 CLUSTERCTL_LABEL = "clusterctl.cluster.x-k8s.io"
 """The label `clusterctl init` puts on every object it installs (the provider inventory)."""
@@ -146,7 +147,11 @@ class ObjectGraph:
         all namespaces when None) and complete the graph."""
         for info in self.types.values():
             ns = namespace if info.namespaced else None
-            for obj in (await client.list(*info.gvk, ns))["items"]:
+            try:
+                items = (await client.list(*info.gvk, ns))["items"]
+            except (NotFound, NoKindMatchError):
+                continue  # a CRD not served (yet): it has no objects to move
+            for obj in items:
                 obj.setdefault("apiVersion", info.gvk.api_version)
                 obj.setdefault("kind", info.gvk.kind)
                 self.add(obj)
