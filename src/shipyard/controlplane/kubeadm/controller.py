@@ -1,0 +1,798 @@
+"""The KubeadmControlPlane controller (upstream's `KubeadmControlPlaneReconciler`).
+
+Contract, per reconcile of a KCP (plain dicts, one patch at the end):
+- Acts once the Cluster controller has adopted it (ownerReference to a Cluster); honours pause;
+  adds the finalizer `kubeadm.controlplane.cluster.x-k8s.io`.
+- Waits for the Cluster's `status.initialization.infrastructureProvisioned` and
+  `spec.controlPlaneEndpoint`; then finds or generates the cluster certificates (`<cluster>-ca`,
+  `-etcd`, `-proxy`, `-sa`, controller-owned by the KCP) and creates `<cluster>-kubeconfig` if
+  it is missing (rotating its client certificate only when the KCP owns it: an infrastructure
+  provider that writes its own is left alone).
+- Owned Machines (controller ownerReference) carry the labels `cluster.x-k8s.io/cluster-name`,
+  `cluster.x-k8s.io/control-plane`, `cluster.x-k8s.io/control-plane-name`, the pre-terminate
+  hook `pre-terminate.delete.hook.machine.cluster.x-k8s.io/kcp-cleanup`, `spec.version`, a
+  KubeadmConfig (the first machine: `initConfiguration` + `clusterConfiguration`; later ones
+  `joinConfiguration.controlPlane`) and an infrastructure machine cloned from
+  `machineTemplate.spec.infrastructureRef`, spread over the Cluster's control-plane failure
+  domains.
+- One operation at a time: nothing is created or deleted while a Machine is deleting, and a
+  Machine is added only when every existing one has a Ready Node in the workload cluster
+  (read through `RemoteClusters`; Node events wake the KCP).
+- Order per reconcile: release pre-terminate hooks of deleting Machines (move etcd leadership
+  off, remove the etcd member when quorum survives), remediate, then roll out (outdated
+  Machines, `machines.outdated_reasons`: with maxSurge 1 scale up to replicas+1 then remove an
+  outdated one; with maxSurge 0 remove first), else scale up or down by one.
+- Scale down / remediation never delete a Machine whose etcd member's removal would break
+  quorum, and move etcd leadership off it first.
+- Remediation (machines with HealthCheckSucceeded=False and OwnerRemediated=False) within
+  upstream's safeguards: more than one replica, no other Machine deleting or provisioning, etcd
+  quorum preserved, `remediation.maxRetry` / `retryPeriodSeconds` / `minHealthyPeriodSeconds`
+  (retries tracked in the annotations `controlplane.cluster.x-k8s.io/remediation-in-progress`
+  on the KCP and `controlplane.cluster.x-k8s.io/remediation-for` on the replacement).
+- Status: selector, replicas, readyReplicas, availableReplicas, upToDateReplicas, version (the
+  lowest), initialization.controlPlaneInitialized (once a Machine's Node is Ready), lastRemediation,
+  observedGeneration; conditions Available, Initialized, CertificatesAvailable, EtcdClusterHealthy,
+  MachinesReady, MachinesUpToDate, RollingOut, ScalingUp, ScalingDown, Remediating, Deleting,
+  Paused.
+- Deletion: waits for the Cluster's worker Machines to go, deletes the control-plane Machines
+  (dropping their etcd hooks: the whole cluster goes), then drops the finalizer.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shipyard.api.core import constants as c
+from shipyard.apimachinery.errors import AlreadyExists, NotFound
+from shipyard.bootstrap.kubeadm import certs, kubeconfig
+from shipyard.bootstrap.kubeadm import types as bootstrap
+from shipyard.client.interfaces import GVK, Object, ReaderWriter
+from shipyard.controllers import conditions, ownership, pausing
+from shipyard.controllers.external import ExternalObjects
+from shipyard.controllers.kinds import API_VERSION, CLUSTER, MACHINE, SECRET
+from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer, snapshot
+from shipyard.controllers.remote import RemoteClusters, RemoteUnavailable
+from shipyard.runtime import Controller, EnqueueHandler, Manager, Request, Result, logs
+
+from . import machines as m
+from . import types
+from .etcd import (
+    EtcdEndpoints,
+    EtcdMember,
+    EtcdMembership,
+    EtcdTarget,
+    EtcdUnavailable,
+    GatewayEtcdMembership,
+    can_remove,
+)
+
+log = logs.get_logger(__name__)
+
+WAIT = 5.0
+"""Seconds before looking again while waiting on something no watch reports (etcd)."""
+_RANDOM = "bcdfghjklmnpqrstvwxz2456789"
+
+
+@dataclass
+class KubeadmControlPlaneOptions:
+    etcd: EtcdMembership | None = None
+    """Default: `GatewayEtcdMembership()` at the machines' `EtcdEndpoints`."""
+    endpoints: EtcdEndpoints = field(default_factory=EtcdEndpoints)
+    remote_factory: Any = None
+    """kubeconfig text → workload client (default `shipyard.client.Client`)."""
+    concurrency: int = 10
+
+
+@dataclass
+class _State:
+    """What one reconcile learned, shared by the steps and the status summary."""
+    kcp: Object
+    cluster: Object
+    machines: list[Object]
+    outdated: dict[str, list[str]] = field(default_factory=dict)
+    node_ready: set[str] = field(default_factory=set)
+    members: list[EtcdMember] | None = None
+    leader: str | None = None
+    etcd_error: str = ""
+    target: EtcdTarget | None = None
+    waiting: str = ""
+
+    @property
+    def namespace(self) -> str:
+        return str(self.kcp["metadata"]["namespace"])
+
+    @property
+    def cluster_name(self) -> str:
+        return str(self.cluster["metadata"]["name"])
+
+    def member_of(self, machine: Object) -> EtcdMember | None:
+        node = _node_name(machine)
+        for member in self.members or []:
+            if member["name"] in (node, machine["metadata"]["name"]):
+                return member
+        return None
+
+    def healthy_members(self) -> set[str]:
+        out = set()
+        for machine in self.machines:
+            member = self.member_of(machine)
+            if member is not None and _healthy(machine, self.node_ready):
+                out.add(member["id"])
+        return out
+
+
+def _node_name(machine: Object) -> str:
+    return str(((machine.get("status") or {}).get("nodeRef") or {}).get("name") or "")
+
+
+def _healthy(machine: Object, node_ready: set[str]) -> bool:
+    return (machine["metadata"]["name"] in node_ready and not m.is_deleting(machine)
+            and not conditions.is_false(machine, c.MACHINE_HEALTH_CHECK_SUCCEEDED_CONDITION))
+
+
+def _external_etcd(kcp: Object) -> bool:
+    spec = (kcp.get("spec") or {}).get("kubeadmConfigSpec") or {}
+    return bool(((spec.get("clusterConfiguration") or {}).get("etcd") or {}).get("external"))
+
+
+def _max_surge(kcp: Object) -> int:
+    strategy = ((kcp.get("spec") or {}).get("rollout") or {}).get("strategy") or {}
+    return 0 if str((strategy.get("rollingUpdate") or {}).get("maxSurge", 1)) == "0" else 1
+
+
+def _owner_cluster(kcp: Object) -> str | None:
+    for ref in kcp["metadata"].get("ownerReferences") or []:
+        if ref.get("kind") == "Cluster" and GVK(str(ref.get("apiVersion")), "").group == c.GROUP:
+            return str(ref["name"])
+    return None
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    core = version.lstrip("v").split("-")[0].split("+")[0]
+    return tuple(int(p) if p.isdigit() else 0 for p in core.split("."))
+
+
+class KubeadmControlPlaneReconciler:
+    def __init__(self, mgr: Manager, options: KubeadmControlPlaneOptions) -> None:
+        self.client: ReaderWriter = mgr.client
+        self.kcps = mgr.informer(types.CONTROL_PLANE).cache
+        self.machines = mgr.informer(MACHINE).cache
+        self.clusters = mgr.informer(CLUSTER).cache
+        self.configs = mgr.informer(bootstrap.CONFIG).cache
+        self.external = ExternalObjects(mgr.client)
+        self.owns_etcd = options.etcd is None
+        self.etcd: EtcdMembership = options.etcd or GatewayEtcdMembership()
+        self.endpoints = options.endpoints
+        self.remote = RemoteClusters(mgr.client, options.remote_factory,
+                                     node_handlers=self._node_handler)
+        self.controller: Controller | None = None
+        self.rng = random.Random()
+
+    # ------------------------------------------------------------------ mapping
+
+    def map_cluster(self, cluster: Object) -> list[Request]:
+        ref = (cluster.get("spec") or {}).get("controlPlaneRef") or {}
+        if ref.get("kind") == types.CONTROL_PLANE.kind and ref.get("apiGroup") == types.GROUP:
+            return [Request(cluster["metadata"]["namespace"], str(ref["name"]))]
+        return []
+
+    def _node_handler(self, namespace: str, cluster_name: str) -> EnqueueHandler:
+        def to_kcp(_node: Object) -> list[Request]:
+            cluster = self.clusters.get(cluster_name, namespace)
+            return self.map_cluster(cluster) if cluster is not None else []
+        assert self.controller is not None
+        return EnqueueHandler(self.controller.queue, to_kcp)
+
+    # ------------------------------------------------------------------ reconcile
+
+    async def reconcile(self, req: Request) -> Result:
+        cached = self.kcps.get(req.name, req.namespace)
+        if cached is None:
+            return Result()
+        before, kcp = snapshot(cached), snapshot(cached)
+        cluster_name = _owner_cluster(kcp)
+        cluster = self.clusters.get(cluster_name, req.namespace) if cluster_name else None
+        if cluster is None:
+            if m.is_deleting(kcp) and remove_finalizer(kcp, types.FINALIZER):
+                await patch(self.client, before, kcp)
+            return Result()  # the Cluster controller adopts us, and that wakes us
+        ownership.ensure_cluster_label(kcp, str(cluster_name))
+        pausing.set_paused_condition(cluster, kcp)
+        if pausing.is_paused(cluster, kcp):
+            await patch(self.client, before, kcp)
+            return Result()
+        machines = m.owned(self.machines.list(
+            req.namespace, f"{c.CLUSTER_NAME_LABEL}={cluster_name}"), kcp)
+        state = _State(kcp, cluster, machines)
+        if m.is_deleting(kcp):
+            try:
+                return await self._reconcile_delete(state)
+            finally:
+                await self._patch_if_present(before, kcp)
+        if add_finalizer(kcp, types.FINALIZER):
+            await patch(self.client, before, kcp)
+            return Result()
+        try:
+            return await self._reconcile(state)
+        finally:
+            self._update_status(state)
+            await patch(self.client, before, kcp)
+
+    async def _patch_if_present(self, before: Object, kcp: Object) -> None:
+        try:
+            await patch(self.client, before, kcp)
+        except NotFound:
+            pass
+
+    async def _reconcile(self, s: _State) -> Result:
+        cluster_status = s.cluster.get("status") or {}
+        if not (cluster_status.get("initialization") or {}).get("infrastructureProvisioned"):
+            s.waiting = "Waiting for Cluster status.initialization.infrastructureProvisioned"
+            return Result()
+        endpoint = (s.cluster.get("spec") or {}).get("controlPlaneEndpoint") or {}
+        if not endpoint.get("host") or not endpoint.get("port"):
+            s.waiting = "Waiting for Cluster spec.controlPlaneEndpoint"
+            return Result()
+        await self._certificates(s)
+        await self._kubeconfig(s)
+        await self._observe(s)
+        result = await self._release_hooks(s)
+        if result is not None:
+            return result
+        result = await self._remediate(s)
+        if result is not None:
+            return result
+        return await self._scale(s)
+
+    # ------------------------------------------------------------------ certificates
+
+    async def _certificates(self, s: _State) -> None:
+        spec = (s.kcp.get("spec") or {}).get("kubeadmConfigSpec") or {}
+        days = int((spec.get("clusterConfiguration") or {}).get(
+            "caCertificateValidityPeriodDays") or certs.DEFAULT_CA_VALIDITY_DAYS)
+        try:
+            await certs.lookup_or_generate(
+                self.client, s.namespace, s.cluster_name,
+                ownership.owner_reference(s.kcp, controller=True), ca_validity_days=days)
+        except Exception as e:
+            conditions.set_condition(s.kcp, types.CERTIFICATES_AVAILABLE_CONDITION, "Unknown",
+                                     c.INTERNAL_ERROR_REASON, str(e))
+            raise
+        conditions.set_condition(s.kcp, types.CERTIFICATES_AVAILABLE_CONDITION, "True",
+                                 c.AVAILABLE_REASON)
+
+    async def _kubeconfig(self, s: _State) -> None:
+        name = c.kubeconfig_secret_name(s.cluster_name)
+        try:
+            secret = await self.client.get(*SECRET, name, s.namespace)
+        except NotFound:
+            try:
+                await kubeconfig.create_secret(
+                    self.client, s.cluster,
+                    owner=ownership.owner_reference(s.kcp, controller=True))
+            except AlreadyExists:
+                pass
+            return
+        if ownership.is_controlled_by(secret, s.kcp):
+            await kubeconfig.rotate_if_needed(self.client, s.cluster_name, s.namespace)
+
+    # ------------------------------------------------------------------ observation
+
+    async def _observe(self, s: _State) -> None:
+        """Outdated machines, Nodes Ready in the workload cluster, etcd members and leader."""
+        now = datetime.now(UTC)
+        for machine in s.machines:
+            spec = machine.get("spec") or {}
+            infra_ref = spec.get("infrastructureRef")
+            infra = await self.external.get_or_none(infra_ref, s.namespace) if infra_ref else None
+            config_ref = (spec.get("bootstrap") or {}).get("configRef") or {}
+            config = self.configs.get(str(config_ref.get("name")), s.namespace) \
+                if config_ref.get("kind") == bootstrap.CONFIG.kind else None
+            reasons = m.outdated_reasons(machine, s.kcp, infra, config, now)
+            if reasons:
+                s.outdated[machine["metadata"]["name"]] = reasons
+        if any(_node_name(x) for x in s.machines):
+            try:
+                nodes = await self.remote.nodes(s.namespace, s.cluster_name)
+            except RemoteUnavailable as e:
+                s.etcd_error = f"workload cluster unreachable: {e}"
+            else:
+                for machine in s.machines:
+                    node = nodes.cache.get(_node_name(machine)) if _node_name(machine) else None
+                    if node is not None and any(
+                            x.get("type") == "Ready" and x.get("status") == "True"
+                            for x in (node.get("status") or {}).get("conditions") or []):
+                        s.node_ready.add(machine["metadata"]["name"])
+        if s.node_ready:
+            s.kcp.setdefault("status", {}).setdefault("initialization", {})[
+                "controlPlaneInitialized"] = True
+        if _external_etcd(s.kcp):
+            return
+        endpoints = {}
+        for machine in s.machines:
+            url = self.endpoints.client_url(machine)
+            if _node_name(machine) and url:
+                endpoints[_node_name(machine)] = url
+        s.target = EtcdTarget(s.namespace, s.cluster_name, endpoints)
+        if not endpoints:
+            return
+        try:
+            s.members = await self.etcd.members(s.target)
+            s.leader = await self.etcd.leader(s.target)
+        except EtcdUnavailable as e:
+            s.members, s.etcd_error = None, str(e)
+
+    def _initialized(self, s: _State) -> bool:
+        return bool(((s.kcp.get("status") or {}).get("initialization") or {}).get(
+            "controlPlaneInitialized"))
+
+    # ------------------------------------------------------------------ etcd
+
+    async def _move_leader_off(self, s: _State, machine: Object) -> None:
+        member = s.member_of(machine)
+        if member is None or s.target is None or s.leader != member["id"]:
+            return
+        healthy = s.healthy_members() - {member["id"]}
+        candidates = sorted(
+            (x for x in s.machines if x is not machine and (mm := s.member_of(x)) is not None
+             and mm["id"] in healthy),
+            key=lambda x: (x["metadata"]["name"] in s.outdated, -m.created(x).timestamp()))
+        if not candidates:
+            raise EtcdUnavailable("no healthy etcd member to move leadership to")
+        to = s.member_of(candidates[0])
+        assert to is not None
+        await self.etcd.move_leader(s.target, to["id"])
+        s.leader = to["id"]
+        log.info("moved etcd leadership from %s to %s", machine["metadata"]["name"],
+                 candidates[0]["metadata"]["name"])
+
+    def _quorum_allows_removing(self, s: _State, machine: Object) -> bool:
+        if _external_etcd(s.kcp):
+            return True
+        member = s.member_of(machine)
+        if member is None:
+            return s.members is not None or not _node_name(machine)
+        return can_remove([x["id"] for x in s.members or []], s.healthy_members(), member["id"])
+
+    async def _release_hooks(self, s: _State) -> Result | None:
+        """The pre-terminate hook: the Machine is drained and about to lose its infrastructure;
+        take its etcd member out first (leadership moved off, quorum kept)."""
+        waiting = False
+        for machine in s.machines:
+            annotations = machine["metadata"].get("annotations") or {}
+            if not m.is_deleting(machine) or \
+                    types.PRE_TERMINATE_HOOK_CLEANUP_ANNOTATION not in annotations:
+                continue
+            deleting = conditions.get_condition(machine, c.DELETING_CONDITION) or {}
+            if _node_name(machine) and deleting.get("reason") != \
+                    c.MACHINE_DELETING_WAITING_FOR_PRE_TERMINATE_HOOK_REASON:
+                waiting = True  # still draining
+                continue
+            member = s.member_of(machine)
+            if member is not None and s.target is not None:
+                try:
+                    await self._move_leader_off(s, machine)
+                    await self.etcd.remove_member(s.target, member["id"])
+                except EtcdUnavailable as e:
+                    s.waiting = f"removing etcd member of {machine['metadata']['name']}: {e}"
+                    return Result(requeue_after=WAIT)
+                s.members = [x for x in s.members or [] if x["id"] != member["id"]]
+                log.info("removed etcd member %s", member["name"])
+            elif member is None and _node_name(machine) and s.members is None \
+                    and not _external_etcd(s.kcp):
+                s.waiting = f"cannot reach etcd to remove the member of " \
+                            f"{machine['metadata']['name']}: {s.etcd_error}"
+                return Result(requeue_after=WAIT)
+            await self._drop_hook(machine)
+        return Result() if waiting else None
+
+    async def _drop_hook(self, machine: Object) -> None:
+        try:
+            await self.client.patch(*MACHINE, machine["metadata"]["name"], {"metadata": {
+                "annotations": {types.PRE_TERMINATE_HOOK_CLEANUP_ANNOTATION: None}}},
+                machine["metadata"]["namespace"])
+        except NotFound:
+            pass
+
+    # ------------------------------------------------------------------ remediation
+
+    async def _set_owner_remediated(self, machine: Object, reason: str, message: str) -> None:
+        after = snapshot(machine)
+        if conditions.set_condition(after, c.MACHINE_OWNER_REMEDIATED_CONDITION, "False",
+                                    reason, message):
+            try:
+                await patch(self.client, machine, after)
+            except NotFound:
+                pass
+
+    async def _remediate(self, s: _State) -> Result | None:
+        unhealthy = [x for x in s.machines
+                     if conditions.is_false(x, c.MACHINE_HEALTH_CHECK_SUCCEEDED_CONDITION)
+                     and conditions.is_false(x, c.MACHINE_OWNER_REMEDIATED_CONDITION)]
+        annotations = s.kcp["metadata"].get("annotations") or {}
+        if not unhealthy or types.REMEDIATION_IN_PROGRESS_ANNOTATION in annotations:
+            return None
+        target = min(unhealthy, key=lambda x: (bool(_node_name(x)), m.created(x)))
+        if m.is_deleting(target):
+            return None
+        name = target["metadata"]["name"]
+        spec = (s.kcp.get("spec") or {}).get("remediation") or {}
+        now = datetime.now(UTC)
+        retry_count, original = 0, name
+        previous = (target["metadata"].get("annotations") or {}).get(
+            types.REMEDIATION_FOR_ANNOTATION)
+        if previous:
+            data = json.loads(previous)
+            min_healthy = int(spec.get("minHealthyPeriodSeconds",
+                                       types.DEFAULT_MIN_HEALTHY_PERIOD_SECONDS))
+            last = m.parse_time(data.get("timestamp")) or now
+            if last + timedelta(seconds=min_healthy) > now:
+                retry_count, original = int(data.get("retryCount", 0)) + 1, data.get("machine",
+                                                                                       name)
+                max_retry = spec.get("maxRetry")
+                if max_retry is not None and retry_count > int(max_retry):
+                    await self._set_owner_remediated(
+                        target, types.CANNOT_BE_REMEDIATED_REASON,
+                        "KubeadmControlPlane can't remediate this machine because the operation "
+                        f"already failed {max_retry} times (MaxRetry)")
+                    return None
+                period = int(spec.get("retryPeriodSeconds") or 0)
+                if last + timedelta(seconds=period) > now:
+                    await self._set_owner_remediated(
+                        target, types.REMEDIATION_DEFERRED_REASON,
+                        "KubeadmControlPlane can't remediate this machine because the operation "
+                        f"already failed in the latest {period}s (RetryPeriod)")
+                    return Result(requeue_after=float(period))
+        others = [x for x in s.machines if x is not target]
+        refusal: tuple[str, str] | None = None
+        if len(s.machines) <= 1:
+            refusal = (types.CANNOT_BE_REMEDIATED_REASON,
+                       "KubeadmControlPlane can't remediate if current replicas are less or "
+                       "equal to 1")
+        elif any(m.is_deleting(x) for x in others):
+            refusal = (types.REMEDIATION_DEFERRED_REASON,
+                       "KubeadmControlPlane waiting for control plane Machine deletion to "
+                       "complete before triggering remediation")
+        elif any(not _node_name(x) for x in others):
+            refusal = (types.REMEDIATION_DEFERRED_REASON,
+                       "KubeadmControlPlane waiting for control plane Machine provisioning to "
+                       "complete before triggering remediation")
+        elif not self._quorum_allows_removing(s, target):
+            refusal = (types.CANNOT_BE_REMEDIATED_REASON,
+                       "KubeadmControlPlane can't remediate this Machine because this could "
+                       "result in etcd loosing quorum")
+        if refusal is not None:
+            await self._set_owner_remediated(target, *refusal)
+            return None
+        try:
+            await self._move_leader_off(s, target)
+        except EtcdUnavailable as e:
+            await self._set_owner_remediated(target, types.REMEDIATION_DEFERRED_REASON,
+                                             f"cannot move etcd leadership: {e}")
+            return Result(requeue_after=WAIT)
+        await self._delete_machine(target)
+        await self._set_owner_remediated(target, types.MACHINE_DELETING_REASON,
+                                         "Machine is deleting")
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        s.kcp["metadata"].setdefault("annotations", {})[
+            types.REMEDIATION_IN_PROGRESS_ANNOTATION] = json.dumps(
+                {"machine": original, "timestamp": stamp, "retryCount": retry_count})
+        s.kcp.setdefault("status", {})["lastRemediation"] = {
+            "machine": name, "time": stamp, "retryCount": retry_count}
+        log.info("remediating unhealthy control-plane machine %s", name)
+        return Result()
+
+    # ------------------------------------------------------------------ scaling
+
+    async def _scale(self, s: _State) -> Result:
+        spec = s.kcp.get("spec") or {}
+        desired = int(spec.get("replicas", 1))
+        current = len(s.machines)
+        if any(m.is_deleting(x) for x in s.machines):
+            s.waiting = "Waiting for a control-plane Machine to be deleted"
+            return Result()
+        if current == 0:
+            await self._create_machine(s, init=True)
+            return Result()
+        if not self._initialized(s):
+            s.waiting = "Waiting for the control plane to be initialized"
+            return Result()
+        if s.outdated:
+            if current < desired + _max_surge(s.kcp):
+                return await self._scale_up(s)
+            return await self._scale_down(s, set(s.outdated))
+        if current < desired:
+            return await self._scale_up(s)
+        if current > desired:
+            return await self._scale_down(s, set())
+        return Result()
+
+    def _not_ready(self, s: _State, exclude: Object | None = None) -> list[str]:
+        return sorted(x["metadata"]["name"] for x in s.machines
+                      if x is not exclude and x["metadata"]["name"] not in s.node_ready)
+
+    async def _scale_up(self, s: _State) -> Result:
+        not_ready = self._not_ready(s)
+        if not_ready:
+            s.waiting = "Waiting for Machines to have a Ready Node: " + ", ".join(not_ready)
+            return Result(requeue_after=WAIT)
+        await self._create_machine(s, init=False)
+        return Result()
+
+    async def _scale_down(self, s: _State, outdated: set[str]) -> Result:
+        victim = m.machine_to_delete(s.machines, outdated)
+        if victim is None:
+            return Result()
+        not_ready = self._not_ready(s, exclude=victim)
+        if not_ready:
+            s.waiting = "Waiting for Machines to have a Ready Node: " + ", ".join(not_ready)
+            return Result(requeue_after=WAIT)
+        if not self._quorum_allows_removing(s, victim):
+            s.waiting = (f"Cannot remove Machine {victim['metadata']['name']}: its etcd member's "
+                         f"removal would break quorum {s.etcd_error}").strip()
+            return Result(requeue_after=WAIT)
+        try:
+            await self._move_leader_off(s, victim)
+        except EtcdUnavailable as e:
+            s.waiting = f"Cannot move etcd leadership: {e}"
+            return Result(requeue_after=WAIT)
+        await self._delete_machine(victim)
+        return Result()
+
+    async def _delete_machine(self, machine: Object) -> None:
+        try:
+            await self.client.delete(*MACHINE, machine["metadata"]["name"],
+                                     machine["metadata"]["namespace"])
+        except NotFound:
+            return
+        log.info("deleting control-plane machine %s", machine["metadata"]["name"])
+
+    def _machine_name(self, kcp: Object) -> str:
+        return f"{kcp['metadata']['name']}-" + "".join(self.rng.choice(_RANDOM) for _ in range(5))
+
+    async def _create_machine(self, s: _State, *, init: bool) -> None:
+        spec = s.kcp.get("spec") or {}
+        template = spec.get("machineTemplate") or {}
+        t_meta, t_spec = template.get("metadata") or {}, template.get("spec") or {}
+        kcp_name, ns = str(s.kcp["metadata"]["name"]), s.namespace
+        name = self._machine_name(s.kcp)
+        labels = {**(t_meta.get("labels") or {}), c.CLUSTER_NAME_LABEL: s.cluster_name,
+                  c.MACHINE_CONTROL_PLANE_LABEL: "",
+                  c.MACHINE_CONTROL_PLANE_NAME_LABEL: kcp_name}
+        annotations = {**(t_meta.get("annotations") or {}),
+                       types.PRE_TERMINATE_HOOK_CLEANUP_ANNOTATION: ""}
+        kcp_annotations = s.kcp["metadata"].get("annotations") or {}
+        if types.REMEDIATION_IN_PROGRESS_ANNOTATION in kcp_annotations:
+            annotations[types.REMEDIATION_FOR_ANNOTATION] = kcp_annotations.pop(
+                types.REMEDIATION_IN_PROGRESS_ANNOTATION)
+        owner = ownership.owner_reference(s.kcp)
+        config_spec = copy.deepcopy(spec.get("kubeadmConfigSpec") or {})
+        if init:
+            config_spec.pop("joinConfiguration", None)
+            config_spec.setdefault("initConfiguration", {})
+        else:
+            config_spec.pop("initConfiguration", None)
+            join = config_spec.setdefault("joinConfiguration", {})
+            join.setdefault("controlPlane", {})
+        config: Object = {
+            "apiVersion": bootstrap.API_VERSION, "kind": bootstrap.CONFIG.kind,
+            "metadata": {"name": name, "namespace": ns, "labels": dict(labels),
+                         "ownerReferences": [owner]},
+            "spec": config_spec}
+        created: list[tuple[dict[str, Any], str]] = []
+        try:
+            await self.client.create(config)
+            created.append(({"apiGroup": bootstrap.GROUP, "kind": bootstrap.CONFIG.kind,
+                             "name": name}, "config"))
+            infra_ref = await self._clone_infrastructure(t_spec["infrastructureRef"], name, ns,
+                                                         labels, owner)
+            created.append((infra_ref, "infra"))
+            machine_spec: dict[str, Any] = {
+                "clusterName": s.cluster_name, "version": spec.get("version"),
+                "bootstrap": {"configRef": created[0][0]}, "infrastructureRef": infra_ref}
+            domain = m.failure_domain_for_new_machine(
+                m.control_plane_failure_domains(s.cluster),
+                [x for x in s.machines if x["metadata"]["name"] not in s.outdated])
+            if domain:
+                machine_spec["failureDomain"] = domain
+            for key in ("deletion", "readinessGates", "taints"):
+                if t_spec.get(key):
+                    machine_spec[key] = copy.deepcopy(t_spec[key])
+            await self.client.create({
+                "apiVersion": API_VERSION, "kind": "Machine",
+                "metadata": {"name": name, "namespace": ns, "labels": labels,
+                             "annotations": annotations,
+                             "ownerReferences": [ownership.owner_reference(s.kcp,
+                                                                           controller=True)]},
+                "spec": machine_spec})
+        except Exception:
+            for ref, _ in created:  # no orphans from a failed creation
+                try:
+                    await self.external.delete(ref, ns)
+                except Exception:  # noqa: BLE001 - best effort; the original error matters
+                    log.info("cleanup after failed creation of machine %s failed", name)
+            raise
+        log.info("created control-plane machine %s (%s)", name, "init" if init else "join")
+
+    async def _clone_infrastructure(self, ref: dict[str, Any], name: str, ns: str,
+                                    labels: dict[str, str], owner: Any) -> dict[str, Any]:
+        template = await self.external.get(ref, ns)
+        inner = (template.get("spec") or {}).get("template") or {}
+        t_meta = inner.get("metadata") or {}
+        kind = str(template["kind"]).removesuffix("Template")
+        group = GVK.of(template).group
+        await self.client.create({
+            "apiVersion": template["apiVersion"], "kind": kind,
+            "metadata": {"name": name, "namespace": ns,
+                         "labels": {**(t_meta.get("labels") or {}), **labels},
+                         "annotations": {
+                             **(t_meta.get("annotations") or {}),
+                             c.TEMPLATE_CLONED_FROM_NAME_ANNOTATION: str(
+                                 template["metadata"]["name"]),
+                             c.TEMPLATE_CLONED_FROM_GROUP_KIND_ANNOTATION: f"{template['kind']}."
+                                                                           f"{group}"},
+                         "ownerReferences": [owner]},
+            "spec": copy.deepcopy(inner.get("spec") or {})})
+        return {"apiGroup": group, "kind": kind, "name": name}
+
+    # ------------------------------------------------------------------ deletion
+
+    async def _reconcile_delete(self, s: _State) -> Result:
+        conditions.set_condition(s.kcp, types.DELETING_CONDITION, "True",
+                                 types.WAITING_FOR_MACHINE_DELETION_REASON,
+                                 f"Deleting {len(s.machines)} Machines")
+        workers = [x for x in self.machines.list(
+            s.namespace, f"{c.CLUSTER_NAME_LABEL}={s.cluster_name}")
+            if c.MACHINE_CONTROL_PLANE_LABEL not in (x["metadata"].get("labels") or {})]
+        if workers:
+            conditions.set_condition(s.kcp, types.DELETING_CONDITION, "True",
+                                     types.WAITING_FOR_WORKERS_DELETION_REASON,
+                                     f"Waiting for {len(workers)} worker Machines to be deleted")
+            return Result()
+        for machine in s.machines:
+            if types.PRE_TERMINATE_HOOK_CLEANUP_ANNOTATION in (
+                    machine["metadata"].get("annotations") or {}):
+                await self._drop_hook(machine)
+            if not m.is_deleting(machine):
+                await self._delete_machine(machine)
+        if s.machines:
+            return Result()
+        await self.remote.forget(s.namespace, s.cluster_name)
+        remove_finalizer(s.kcp, types.FINALIZER)
+        return Result()
+
+    # ------------------------------------------------------------------ status
+
+    def _update_status(self, s: _State) -> None:
+        kcp, ms = s.kcp, s.machines
+        status = kcp.setdefault("status", {})
+        desired = int((kcp.get("spec") or {}).get("replicas", 1))
+        status["selector"] = (f"{c.CLUSTER_NAME_LABEL}={s.cluster_name},"
+                              f"{c.MACHINE_CONTROL_PLANE_LABEL}")
+        status["replicas"] = len(ms)
+        status["readyReplicas"] = sum(conditions.is_true(x, c.READY_CONDITION) for x in ms)
+        status["availableReplicas"] = sum(conditions.is_true(x, c.AVAILABLE_CONDITION)
+                                          for x in ms)
+        status["upToDateReplicas"] = sum(x["metadata"]["name"] not in s.outdated for x in ms)
+        versions = [str(x["spec"]["version"]) for x in ms if (x.get("spec") or {}).get("version")]
+        if versions:
+            status["version"] = min(versions, key=_version_key)
+        if kcp["metadata"].get("generation"):
+            status["observedGeneration"] = kcp["metadata"]["generation"]
+        initialized = self._initialized(s)
+        status.setdefault("initialization", {})["controlPlaneInitialized"] = initialized
+        conditions.set_condition(kcp, types.INITIALIZED_CONDITION,
+                                 "True" if initialized else "False",
+                                 types.INITIALIZED_REASON if initialized
+                                 else types.NOT_INITIALIZED_REASON,
+                                 "" if initialized else "Control plane not yet initialized")
+        self._etcd_condition(s)
+        healthy = bool(s.node_ready) and (
+            _external_etcd(kcp) or conditions.is_true(kcp, types.ETCD_CLUSTER_HEALTHY_CONDITION))
+        conditions.set_condition(kcp, c.AVAILABLE_CONDITION,
+                                 "True" if initialized and healthy else "False",
+                                 c.AVAILABLE_REASON if initialized and healthy
+                                 else c.NOT_AVAILABLE_REASON,
+                                 "" if initialized and healthy else
+                                 (s.waiting or s.etcd_error or "Control plane not available"))
+        self._aggregate(kcp, ms, c.MACHINES_READY_CONDITION, c.READY_CONDITION,
+                        (c.READY_REASON, c.NOT_READY_REASON, c.READY_UNKNOWN_REASON))
+        outdated = sorted(s.outdated)
+        if not ms:
+            conditions.set_condition(kcp, c.MACHINES_UP_TO_DATE_CONDITION, "True",
+                                     c.NO_REPLICAS_REASON)
+        elif outdated:
+            conditions.set_condition(kcp, c.MACHINES_UP_TO_DATE_CONDITION, "False",
+                                     c.NOT_UP_TO_DATE_REASON,
+                                     "Machines not up-to-date: " + ", ".join(outdated))
+        else:
+            conditions.set_condition(kcp, c.MACHINES_UP_TO_DATE_CONDITION, "True",
+                                     c.UP_TO_DATE_REASON)
+        if outdated:
+            reasons = sorted({r for rs in s.outdated.values() for r in rs})
+            conditions.set_condition(kcp, c.ROLLING_OUT_CONDITION, "True", c.ROLLING_OUT_REASON,
+                                     f"Rolling out {len(outdated)} not up-to-date replicas: "
+                                     + "; ".join(reasons))
+        else:
+            conditions.set_condition(kcp, c.ROLLING_OUT_CONDITION, "False",
+                                     c.NOT_ROLLING_OUT_REASON)
+        up, down = len(ms) < desired, len(ms) > desired
+        conditions.set_condition(
+            kcp, c.SCALING_UP_CONDITION, "True" if up else "False",
+            c.SCALING_UP_REASON if up else c.NOT_SCALING_UP_REASON,
+            (f"Scaling up from {len(ms)} to {desired} replicas" +
+             (f" is blocked because: {s.waiting}" if s.waiting else "")) if up else "")
+        conditions.set_condition(
+            kcp, c.SCALING_DOWN_CONDITION, "True" if down else "False",
+            c.SCALING_DOWN_REASON if down else c.NOT_SCALING_DOWN_REASON,
+            (f"Scaling down from {len(ms)} to {desired} replicas" +
+             (f" is blocked because: {s.waiting}" if s.waiting else "")) if down else "")
+        remediating = sorted(x["metadata"]["name"] for x in ms if conditions.is_false(
+            x, c.MACHINE_OWNER_REMEDIATED_CONDITION))
+        conditions.set_condition(
+            kcp, c.REMEDIATING_CONDITION, "True" if remediating else "False",
+            c.REMEDIATING_REASON if remediating else c.NOT_REMEDIATING_REASON,
+            ("Remediating " + ", ".join(remediating)) if remediating else "")
+        conditions.set_condition(kcp, types.DELETING_CONDITION, "False", c.NOT_DELETING_REASON)
+
+    def _etcd_condition(self, s: _State) -> None:
+        if _external_etcd(s.kcp):
+            conditions.delete_condition(s.kcp, types.ETCD_CLUSTER_HEALTHY_CONDITION)
+            return
+        if s.members is None:
+            reason = types.CONNECTION_DOWN_REASON if s.etcd_error else types.HEALTH_UNKNOWN_REASON
+            conditions.set_condition(s.kcp, types.ETCD_CLUSTER_HEALTHY_CONDITION, "Unknown",
+                                     reason, s.etcd_error or "No etcd member reported yet")
+            return
+        healthy = s.healthy_members()
+        names = {mm["id"]: mm["name"] for mm in s.members}
+        unhealthy = sorted(names[i] for i in names if i not in healthy)
+        if unhealthy or s.leader is None:
+            message = ("Members not healthy: " + ", ".join(unhealthy)) if unhealthy \
+                else "etcd has no leader"
+            conditions.set_condition(s.kcp, types.ETCD_CLUSTER_HEALTHY_CONDITION, "False",
+                                     types.NOT_HEALTHY_REASON, message)
+        else:
+            conditions.set_condition(s.kcp, types.ETCD_CLUSTER_HEALTHY_CONDITION, "True",
+                                     types.HEALTHY_REASON)
+
+    @staticmethod
+    def _aggregate(kcp: Object, ms: list[Object], type_: str, source: str,
+                   reasons: tuple[str, str, str]) -> None:
+        if not ms:
+            conditions.set_condition(kcp, type_, "True", c.NO_REPLICAS_REASON)
+            return
+        false = sorted(x["metadata"]["name"] for x in ms if conditions.is_false(x, source))
+        true = [x for x in ms if conditions.is_true(x, source)]
+        if false:
+            conditions.set_condition(kcp, type_, "False", reasons[1],
+                                     f"{source} is False on: " + ", ".join(false))
+        elif len(true) == len(ms):
+            conditions.set_condition(kcp, type_, "True", reasons[0])
+        else:
+            conditions.set_condition(kcp, type_, "Unknown", reasons[2],
+                                     f"{source} not yet reported on some Machines")
+
+    async def aclose(self) -> None:
+        await self.remote.aclose()
+        if self.owns_etcd and isinstance(self.etcd, GatewayEtcdMembership):
+            await self.etcd.aclose()
+
+
+async def setup(mgr: Manager, options: KubeadmControlPlaneOptions | None = None) -> \
+        KubeadmControlPlaneReconciler:
+    """Register the KubeadmControlPlane controller on `mgr`; `await reconciler.aclose()` after
+    the manager stopped (it holds workload-cluster and etcd clients)."""
+    opts = options or KubeadmControlPlaneOptions()
+    reconciler = KubeadmControlPlaneReconciler(mgr, opts)
+    controller = await mgr.new_controller(
+        "kubeadmcontrolplane", reconciler, for_=types.CONTROL_PLANE, owns=[MACHINE],
+        watches=[(CLUSTER, reconciler.map_cluster)],
+        max_concurrent_reconciles=opts.concurrency)
+    reconciler.controller = controller
+    return reconciler
