@@ -403,3 +403,14 @@ async def test_kubeconfig_contexts_are_honoured(
     assert result.exit_code == 0, result.output
     assert await get(target_kube, V2, "Cluster", "c1", namespace)
     assert await get(source_kube, V2, "Cluster", "c1", namespace) is None
+
+
+def test_from_directory_refuses_files_that_are_not_objects(
+        target: Server, tmp_path: Path) -> None:
+    (tmp_path / "Cluster_ns_c1.yaml").write_text("apiVersion: v1\nkind: Secret\n"
+                                                 "metadata: {name: x}\n")
+    result = CliRunner().invoke(move_command, ["--from-directory", str(tmp_path),
+                                               "--to-kubeconfig", str(target.kubeconfig)])
+    assert result.exit_code == 1
+    assert "is not a Kubernetes object written by a move: Secret x has no metadata.uid" \
+        in result.output

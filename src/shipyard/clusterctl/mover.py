@@ -46,7 +46,7 @@ from typing import Any
 import yaml
 
 from shipyard.api.core import constants as c
-from shipyard.apimachinery.errors import AlreadyExists, NotFound, StatusError
+from shipyard.apimachinery.errors import AlreadyExists, NotFound
 from shipyard.client import NoKindMatchError, Object, ReaderWriter
 from shipyard.clusterctl.objectgraph import (
     Node,
@@ -122,7 +122,7 @@ class Mover:
                     continue
                 try:
                     await self._delete_source(node)
-                except (StatusError, OSError) as e:
+                except Exception as e:
                     failure = e
                     left.append(node)
         if failure is not None:
@@ -131,7 +131,13 @@ class Mover:
                 f"every object was created on the target (its Clusters stay paused), but "
                 f"deleting from the source failed: {failure}. Still on the source: {names}. "
                 f"Re-run the move to finish it.") from failure
-        await self._unpause_target(graph, target)
+        try:
+            await self._unpause_target(graph, target)
+        except Exception as e:
+            raise MoveError(
+                f"every object was moved, but unpausing on the target failed: {e}. Set "
+                f"spec.paused=false there on {', '.join(n.ref() for n in graph.clusters())}"
+                ) from e
         self.log(f"Moved {sum(len(g) for g in sequence)} objects")
         return graph
 
@@ -159,9 +165,13 @@ class Mover:
         for path in sorted(directory.iterdir()):
             if path.suffix not in (".yaml", ".yml", ".json"):
                 continue
-            for doc in yaml.safe_load_all(path.read_text()):
-                if doc:
-                    graph.add(doc, keep=True)
+            try:
+                for doc in yaml.safe_load_all(path.read_text()):
+                    if doc:
+                        graph.add(doc, keep=True)
+            except (yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError) as e:
+                raise MoveError(f"{path} is not a Kubernetes object written by a move: "
+                                f"{e}") from e
         graph.finish()
         # Existing objects are kept as they are, so a live cluster there is not overwritten.
         await self._check_target(graph, target, refuse_live=False)
@@ -341,14 +351,14 @@ class Mover:
         for node in reversed(created):
             try:
                 await _force_delete(target, node, annotate=False)
-            except (StatusError, OSError):
+            except Exception:
                 left.append(node.ref())
         source_note = ""
         if self.source is not None and paused:
             try:
                 await self._pause(self.source, graph, False, only=paused)
                 source_note = " The source is unchanged and unpaused."
-            except (StatusError, OSError) as e:
+            except Exception as e:
                 source_note = (f" Unpausing the source failed ({e}): set spec.paused=false "
                                f"on {', '.join(n.ref() for n in paused)}.")
         elif self.source is not None:
