@@ -1,0 +1,1 @@
+"""The process infrastructure provider: each machine a supervised local process tree."""
