@@ -46,7 +46,7 @@ from typing import Any
 import yaml
 
 from shipyard.api.core import constants as c
-from shipyard.apimachinery.errors import AlreadyExists, NotFound
+from shipyard.apimachinery.errors import AlreadyExists, Conflict, NotFound
 from shipyard.client import NoKindMatchError, Object, ReaderWriter
 from shipyard.clusterctl.objectgraph import (
     Node,
@@ -328,13 +328,11 @@ class Mover:
             if keep_existing or node.is_global or node.global_hierarchy:
                 node.new_uid = str(existing["metadata"]["uid"])
                 return False
-            meta["uid"] = existing["metadata"]["uid"]
-            meta["resourceVersion"] = existing["metadata"]["resourceVersion"]
-            result = await target.update(obj)
+            result = await _update(target, node, obj, existing, status=False)
         node.new_uid = str(result["metadata"]["uid"])
         if status:
             result["status"] = status
-            await target.update_status(result)
+            await _update(target, node, result, result, status=True)
         self.log(f"{'Created' if created else 'Updated'} {node.ref()}")
         return created
 
@@ -387,6 +385,27 @@ class Mover:
                 self.log(f"  {node.ref()} ({node.api_version})")
         for node in graph.unmovable():
             self.log(f"Not moved (an owner is not moved): {node.ref()}")
+
+
+CONFLICT_RETRIES = 10
+
+
+async def _update(client: ReaderWriter, node: Node, obj: Object, current: Object, *,
+                  status: bool) -> Object:
+    """PUT `obj` (or its status) over `current`; on a Conflict (the target's own controllers
+    wrote in between, e.g. their Paused condition) re-read and try again."""
+    for _ in range(CONFLICT_RETRIES):
+        obj["metadata"]["uid"] = current["metadata"]["uid"]
+        obj["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        try:
+            if status:
+                return await client.update_status(obj)
+            return await client.update(obj)
+        except Conflict:
+            current = await client.get(node.api_version, node.kind, node.name, node.namespace)
+            if status:
+                obj = {**current, "status": obj.get("status")}
+    raise MoveError(f"{node.ref()} kept changing on the target; giving up")
 
 
 async def _ensure_namespace(client: ReaderWriter, namespace: str) -> None:
