@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,10 +71,10 @@ def machines(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
         _kill(proc)
 
 
-def test_init_then_worker_join(tmp_path: Path,
-                               machines: list[subprocess.Popen[bytes]]) -> None:
+def test_init_then_worker_and_control_plane_join(
+        tmp_path: Path, machines: list[subprocess.Popen[bytes]]) -> None:
     net = f"127.{random.randint(100, 250)}.{random.randint(0, 255)}"
-    cp_address, worker_address = f"{net}.1", f"{net}.2"
+    cp_address, worker_address, cp1_address = f"{net}.1", f"{net}.2", f"{net}.3"
     ca = certs.generate_ca()
     ca_files = certs.as_files({certs.CA: ca, certs.ETCD_CA: certs.generate_ca(),
                                certs.FRONT_PROXY_CA: certs.generate_ca(),
@@ -130,6 +131,30 @@ def test_init_then_worker_join(tmp_path: Path,
             return nodelifecycle.ready_status(node)
 
     assert asyncio.run(lifecycle()) == "Unknown"
+
+    # A second control-plane machine: its own etcd member and API server on its address.
+    cp_join = kubeadmapi.join_configuration(
+        {"nodeRegistration": {"name": NODE_NAME},
+         "controlPlane": {"localAPIEndpoint": {"advertiseAddress": cp1_address,
+                                               "bindPort": 6443}},
+         "discovery": {"bootstrapToken": {"apiServerEndpoint": f"{cp_address}:6443",
+                                          "token": TOKEN,
+                                          "caCertHashes": [certs.ca_cert_hash(ca.cert)]}}},
+        kubernetes_version=VERSION)
+    cp1_root = tmp_path / "cp-1"
+    machines.append(_boot(cp1_root, render.render_join(
+        {}, join_configuration=kubeadmapi.marshal(cp_join), certificate_files=ca_files),
+        "cp-1", cp1_address))
+    _wait_booted(cp1_root, machines[-1])
+    members = json.loads(urllib.request.urlopen(urllib.request.Request(
+        f"http://{cp1_address}:2379/v3/cluster/member/list", data=b"{}"), timeout=5).read())
+    assert sorted(m["name"] for m in members["members"]) == ["cp-0", "cp-1"]
+    out = subprocess.run(["kubectl", "--kubeconfig", str(cp1_root / "etc/kubernetes/admin.conf"),
+                          "--server", f"https://{cp1_address}:6443", "get", "nodes", "-o",
+                          "json"], capture_output=True, timeout=30, check=True)
+    nodes = {n["metadata"]["name"]: n for n in json.loads(out.stdout)["items"]}
+    assert set(nodes) == {"cp-0", "md-0", "cp-1"}
+    assert "node-role.kubernetes.io/control-plane" in nodes["cp-1"]["metadata"]["labels"]
 
 
 def test_join_with_wrong_ca_hash_fails_the_boot(tmp_path: Path,
