@@ -40,14 +40,17 @@ def configure_logging(level: str) -> None:
 
 def new_api_server(store: Any, **options: Any) -> Any:
     """The API server with in-process conversion for the CRD groups Shipyard ships (Cluster
-    API's v1beta1 ⇄ v1beta2), in place of the webhooks their CRDs name on a real cluster.
-    References are resolved against the server's own served CRDs, as upstream reads the
-    referenced CRD."""
+    API's and the kubeadm bootstrap provider's v1beta1 ⇄ v1beta2), in place of the webhooks
+    their CRDs name on a real cluster. References are resolved against the server's own served
+    CRDs, as upstream reads the referenced CRD."""
     from shipyard.api.converting import CoreConverter
     from shipyard.apiserver.app import APIServer
+    from shipyard.bootstrap.kubeadm.conversion import KubeadmConverter
 
     core = CoreConverter()
-    server = APIServer(store, converters={"cluster.x-k8s.io": core}, **options)
+    server = APIServer(store, converters={"cluster.x-k8s.io": core,
+                                          "bootstrap.cluster.x-k8s.io": KubeadmConverter()},
+                       **options)
     core.resolve_api_version = server.resolve_api_version
     return server
 

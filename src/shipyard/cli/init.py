@@ -79,9 +79,24 @@ async def installed(client: Any) -> list[dict[str, Any]]:
     from shipyard.client import NoKindMatchError
 
     try:
-        return list((await client.list(INVENTORY_API, "Provider"))["items"])
+        found = await _patiently(lambda: client.list(INVENTORY_API, "Provider"))
     except NoKindMatchError:
         return []
+    return list(found["items"])
+
+
+async def _patiently(call: Any, attempts: int = 50) -> Any:
+    """`call()`, retried while the server answers 429: kube-apiserver does so for a moment
+    after a CRD is created ("storage is (re)initializing")."""
+    from shipyard.apimachinery.errors import TooManyRequests
+
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except TooManyRequests:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.2)
 
 
 async def is_shipyard(client: Any) -> bool:
@@ -93,7 +108,7 @@ async def _ensure(client: Any, obj: dict[str, Any]) -> bool:
     from shipyard.apimachinery.errors import AlreadyExists
 
     try:
-        await client.create(obj)
+        await _patiently(lambda: client.create(obj))
         return True
     except AlreadyExists:
         return False
@@ -106,7 +121,8 @@ async def _wait_served(client: Any, crds: list[dict[str, Any]], timeout: float =
     deadline = loop.time() + timeout
     for crd in crds:
         spec = crd["spec"]
-        version = next(v["name"] for v in spec["versions"] if v.get("served", True))
+        # The storage version: served by any CRD of this name, whichever manifest created it.
+        version = next(v["name"] for v in spec["versions"] if v.get("storage"))
         gv = f"{spec['group']}/{version}"
         while True:
             try:

@@ -111,6 +111,12 @@ def core_crds() -> list[dict[str, Any]]:
     return [yaml.safe_load(p.read_text()) for p in sorted(crdgen.CRDS_DIR.glob("*.yaml"))]
 
 
+def kubeadm_bootstrap_crds() -> list[dict[str, Any]]:
+    from shipyard.bootstrap.kubeadm import types
+
+    return types.crd_manifests(serve_v1beta1=True)
+
+
 PROVIDERS: dict[tuple[str, str], Provider] = {
     (p.type, p.name): p for p in [
         Provider(CORE, "cluster-api", "capi-system", "shipyard.cli.providers:core_crds",
@@ -122,7 +128,7 @@ PROVIDERS: dict[tuple[str, str], Provider] = {
                  "shipyard.bootstrap.inmemory.types:crd_manifests",
                  "shipyard.cli.providers:start_inmemory_bootstrap"),
         Provider(BOOTSTRAP, "kubeadm", "capi-kubeadm-bootstrap-system",
-                 "shipyard.bootstrap.kubeadm.types:crd_manifests",
+                 "shipyard.cli.providers:kubeadm_bootstrap_crds",
                  "shipyard.cli.providers:start_kubeadm_bootstrap"),
     ]
 }
