@@ -414,3 +414,14 @@ def test_from_directory_refuses_files_that_are_not_objects(
     assert result.exit_code == 1
     assert "is not a Kubernetes object written by a move: Secret x has no metadata.uid" \
         in result.output
+
+
+def test_shipyard_has_the_move_command() -> None:
+    from shipyard.cli.main import main
+
+    result = CliRunner().invoke(main, ["move", "--help"])
+    assert result.exit_code == 0, result.output
+    for flag in ("--kubeconfig", "--kubeconfig-context", "--to-kubeconfig",
+                 "--to-kubeconfig-context", "--namespace", "--dry-run", "--to-directory",
+                 "--from-directory"):
+        assert flag in result.output

@@ -12,6 +12,7 @@ from shipyard.cli.controllers import controllers
 from shipyard.cli.generate import generate
 from shipyard.cli.init import init
 from shipyard.cli.management import management
+from shipyard.cli.move import move
 from shipyard.cli.node import node
 from shipyard.cli.webhook import conversion_webhook
 
@@ -29,6 +30,7 @@ main.add_command(init)
 main.add_command(management)
 main.add_command(conversion_webhook)
 main.add_command(node)
+main.add_command(move)
 
 if __name__ == "__main__":
     main()
