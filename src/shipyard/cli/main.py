@@ -9,6 +9,7 @@ import click
 
 from shipyard.cli.apiserver import apiserver
 from shipyard.cli.controllers import controllers
+from shipyard.cli.convert import convert
 from shipyard.cli.generate import generate
 from shipyard.cli.init import init
 from shipyard.cli.management import management
@@ -25,6 +26,7 @@ def main() -> None:
 
 main.add_command(apiserver)
 main.add_command(controllers)
+main.add_command(convert)
 main.add_command(generate)
 main.add_command(init)
 main.add_command(management)
