@@ -149,6 +149,12 @@ CASES: list[Case] = [
     _case("md2-selector-in-ok", MD2, put("spec.selector.matchExpressions", [
         {"key": "nodepool", "operator": "In", "values": ["md-0", "md-1"]},
         {"key": "zone", "operator": "DoesNotExist"}]), None),
+    _case("md2-selector-operator", MD2, put("spec.selector.matchExpressions", [
+        {"key": "nodepool", "operator": "Equals", "values": ["md-0"]}]),
+          ("spec.selector", 'is not a valid label selector operator')),
+    _case("md2-selector-in-empty", MD2, put("spec.selector.matchExpressions", [
+        {"key": "nodepool", "operator": "In", "values": []}]),
+          ("spec.selector", "for 'in', 'notin' operators, values set can't be empty")),
     _case("md2-max-surge-abc", MD2, put(f"{ROLL2}.maxSurge", "abc"),
           (f"{ROLL2}.maxSurge", NOT_INT_OR_PERCENT)),
     _case("md2-max-unavailable-abc-pct", MD2, put(f"{ROLL2}.maxUnavailable", "abc%"),
@@ -197,6 +203,9 @@ CASES: list[Case] = [
           ("spec.template.spec.version", SEMVER)),
     _case("ms1-selector-labels", MS1, put("spec.selector.matchLabels", {"nodepool": "md-1"}),
           ("spec.template.metadata.labels", NOT_MATCHING)),
+    _case("ms1-selector-operator", MS1, put("spec.selector.matchExpressions", [
+        {"key": "nodepool", "operator": "in", "values": ["md-0"]}]),
+          ("spec.selector", 'is not a valid label selector operator')),
     _case("ms1-delete-policy", MS1, put("spec.deletePolicy", "Youngest"),
           ("spec.deletePolicy", 'Unsupported value: "Youngest"')),
     _case("ms2-cluster-name-immutable", MS2, put("spec.clusterName", "other"),
@@ -219,6 +228,9 @@ CASES: list[Case] = [
     _case("mhc2-cluster-selector-ok", MHC2, put(
         "spec.selector.matchLabels", {"cluster.x-k8s.io/cluster-name": "capi-quickstart"}),
           None),
+    _case("mhc2-selector-exists-values", MHC2, put("spec.selector.matchExpressions", [
+        {"key": "nodepool", "operator": "Exists", "values": ["md-0"]}]),
+          ("spec.selector", "values set must be empty for exists and does not exist")),
     _case("mhc2-node-startup", MHC2, put("spec.checks.nodeStartupTimeoutSeconds", 10),
           ("spec.checks.nodeStartupTimeoutSeconds", "must be at least 30s")),
     _case("mhc2-node-startup-disabled", MHC2, put("spec.checks.nodeStartupTimeoutSeconds", 0),

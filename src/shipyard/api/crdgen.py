@@ -306,15 +306,16 @@ def _schema(model: type[KubeModel]) -> dict[str, Any]:
     return structural(model.model_json_schema(by_alias=True))
 
 
-# Bounds on the selectors the selector-matches-template rule walks: without them kube-apiserver
+# Bounds on the selectors the selector rules walk: without them kube-apiserver
 # estimates that rule far over its CEL cost budget and refuses the CRD. Label values longer than
-# 63 characters and keys longer than 317 are invalid anyway (upstream's webhook refuses them); the
-# counts are Shipyard's own, far above any real selector.
+# 63 characters and keys longer than 317 are invalid anyway (upstream's webhook refuses them), and
+# so is an operator of more than 12; the counts are Shipyard's own, far above any real selector.
 LABEL_VALUE_MAX, LABEL_KEY_MAX, SELECTOR_TERMS_MAX = 63, 317, 64
+SELECTOR_KINDS = ("MachineSet", "MachineDeployment", "MachineHealthCheck")
 
 
 def bound_selector(spec: dict[str, Any]) -> None:
-    """Add the bounds above to ``spec.selector`` of a MachineSet/MachineDeployment schema."""
+    """Add the bounds above to ``spec.selector`` of a kind in `SELECTOR_KINDS`."""
     selector = spec["properties"]["selector"]["properties"]
     labels = selector["matchLabels"]
     labels["maxProperties"] = SELECTOR_TERMS_MAX
@@ -323,6 +324,7 @@ def bound_selector(spec: dict[str, Any]) -> None:
     terms["maxItems"] = SELECTOR_TERMS_MAX
     term = terms["items"]["properties"]
     term["key"]["maxLength"] = LABEL_KEY_MAX
+    term["operator"]["maxLength"] = LABEL_VALUE_MAX
     term["values"]["maxItems"] = SELECTOR_TERMS_MAX
     term["values"]["items"]["maxLength"] = LABEL_VALUE_MAX
 
@@ -331,7 +333,7 @@ def crd(kind: Kind, *, conversion: str = "Webhook") -> dict[str, Any]:
     versions = []
     for module, storage in ((v1beta1, False), (v1beta2, True)):
         schema = _schema(module.KINDS[kind.kind])
-        if kind.scale:
+        if kind.kind in SELECTOR_KINDS:
             bound_selector(schema["properties"]["spec"])
         version: dict[str, Any] = {
             "name": module.VERSION,

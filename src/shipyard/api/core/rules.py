@@ -28,6 +28,7 @@ __all__ = [
     "MHC_NODE_STARTUP_TIMEOUT_SECONDS",
     "MHC_SELECTOR",
     "MS_SELECTOR_MATCHES_TEMPLATE",
+    "SELECTOR_VALID",
     "SEMVER",
     "TOPOLOGY_SEMVER",
     "UNHEALTHY_MACHINE_CONDITION_TYPE",
@@ -102,6 +103,25 @@ _SELECTOR_MATCHES = (
     f" : r.operator == 'Exists' ? {_has_label('r.key')}"
     f" : r.operator == 'DoesNotExist' ? !{_has_label('r.key')} : true))"
 )
+
+_OPERATORS = "['In', 'NotIn', 'Exists', 'DoesNotExist']"
+_TERMS = "self.selector.matchExpressions"
+
+SELECTOR_VALID = [
+    rule(f"!has({_TERMS}) || {_TERMS}.all(r, r.operator in {_OPERATORS})",
+         # Upstream quotes the operator first; kube cannot afford printing it (the estimated
+         # cost of a filter() result is unbounded).
+         "matchExpressions[].operator is not a valid label selector operator (In, NotIn, "
+         "Exists, DoesNotExist)", field_path=".selector"),
+    rule(f"!has({_TERMS}) || {_TERMS}.all(r, !(r.operator in ['In', 'NotIn']) || "
+         "(has(r.values) && size(r.values) > 0))",
+         "for 'in', 'notin' operators, values set can't be empty", field_path=".selector"),
+    rule(f"!has({_TERMS}) || {_TERMS}.all(r, !(r.operator in ['Exists', 'DoesNotExist']) || "
+         "!has(r.values) || size(r.values) == 0)",
+         "values set must be empty for exists and does not exist", field_path=".selector"),
+]
+"""metav1.LabelSelectorAsSelector's errors, which the MachineSet, MachineDeployment and
+MachineHealthCheck webhooks report as Invalid at spec.selector (label key syntax is not checked)."""
 
 MD_SELECTOR_MATCHES_TEMPLATE = rule(_SELECTOR_MATCHES, "must match spec.selector",
                                     field_path=".template.metadata.labels",

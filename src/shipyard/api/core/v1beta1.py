@@ -237,7 +237,8 @@ class MachineNamingStrategy(KubeModel):
 
 class MachineSetSpec(KubeModel):
     model_config = ConfigDict(json_schema_extra=validations(
-        rules.MS_SELECTOR_MATCHES_TEMPLATE, rules.CLUSTER_NAME_IMMUTABLE))
+        *rules.SELECTOR_VALID, rules.MS_SELECTOR_MATCHES_TEMPLATE,
+        rules.CLUSTER_NAME_IMMUTABLE))
     cluster_name: str = Field(min_length=1)
     replicas: int | None = Field(default=None, ge=0)
     min_ready_seconds: int | None = None
@@ -300,7 +301,8 @@ class MachineDeploymentStrategy(KubeModel):
 
 class MachineDeploymentSpec(KubeModel):
     model_config = ConfigDict(json_schema_extra=validations(
-        rules.MD_SELECTOR_MATCHES_TEMPLATE, rules.CLUSTER_NAME_IMMUTABLE))
+        *rules.SELECTOR_VALID, rules.MD_SELECTOR_MATCHES_TEMPLATE,
+        rules.CLUSTER_NAME_IMMUTABLE))
     cluster_name: str = Field(min_length=1)
     replicas: int | None = Field(default=None, ge=0)
     rollout_after: Time | None = None
@@ -354,7 +356,7 @@ class UnhealthyCondition(KubeModel):
 
 class MachineHealthCheckSpec(KubeModel):
     model_config = ConfigDict(json_schema_extra=validations(
-        *rules.MHC_SELECTOR, rules.CLUSTER_NAME_IMMUTABLE))
+        *rules.MHC_SELECTOR, *rules.SELECTOR_VALID, rules.CLUSTER_NAME_IMMUTABLE))
     cluster_name: str = Field(min_length=1)
     selector: LabelSelector
     unhealthy_conditions: list[UnhealthyCondition] | None = None

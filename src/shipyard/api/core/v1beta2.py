@@ -301,7 +301,8 @@ class MachineSetDeletionSpec(KubeModel):
 
 class MachineSetSpec(KubeModel):
     model_config = ConfigDict(json_schema_extra=validations(
-        rules.MS_SELECTOR_MATCHES_TEMPLATE, rules.CLUSTER_NAME_IMMUTABLE))
+        *rules.SELECTOR_VALID, rules.MS_SELECTOR_MATCHES_TEMPLATE,
+        rules.CLUSTER_NAME_IMMUTABLE))
     cluster_name: str = NAME_63
     replicas: int | None = Field(default=None, ge=0)
     selector: LabelSelector
@@ -374,7 +375,8 @@ class MachineDeploymentRemediation(KubeModel):
 
 class MachineDeploymentSpec(KubeModel):
     model_config = ConfigDict(json_schema_extra=validations(
-        rules.MD_SELECTOR_MATCHES_TEMPLATE, rules.CLUSTER_NAME_IMMUTABLE))
+        *rules.SELECTOR_VALID, rules.MD_SELECTOR_MATCHES_TEMPLATE,
+        rules.CLUSTER_NAME_IMMUTABLE))
     cluster_name: str = NAME_63
     replicas: int | None = Field(default=None, ge=0)
     rollout: MachineDeploymentRollout | None = None
@@ -472,7 +474,7 @@ class MachineHealthCheckRemediation(KubeModel):
 
 class MachineHealthCheckSpec(KubeModel):
     model_config = ConfigDict(json_schema_extra=validations(
-        *rules.MHC_SELECTOR, rules.CLUSTER_NAME_IMMUTABLE))
+        *rules.MHC_SELECTOR, *rules.SELECTOR_VALID, rules.CLUSTER_NAME_IMMUTABLE))
     cluster_name: str = NAME_63
     selector: LabelSelector
     checks: MachineHealthCheckChecks | None = None
