@@ -104,6 +104,11 @@ async def test_machine_set_scales_with_delete_annotation(full_env: Env, capi: Se
                for ref in infra["metadata"]["ownerReferences"])
     scale_view = await env.kube.get(V2, "MachineSet", "ms", env.namespace)
     assert scale_view["status"]["selector"] == "pool=a"
+    # As upstream, the template belongs to the Cluster (GC and `move` follow it).
+    owners = (await env.kube.get(types.API_VERSION, "InMemoryMachineTemplate", "workers",
+                                 env.namespace))["metadata"]["ownerReferences"]
+    assert [(o["kind"], o["name"], o.get("controller")) for o in owners] == [
+        ("Cluster", "c1", None)]
 
     await kubectl_scale(5)
     five = await eventually(lambda: settled(5), "5 machines available", timeout=40)

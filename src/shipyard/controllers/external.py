@@ -19,6 +19,7 @@ from typing import Any
 
 from shipyard.apimachinery.errors import NotFound
 from shipyard.client.interfaces import GVK, Object, ReaderWriter
+from shipyard.controllers.ownership import ensure_owner_reference, owner_reference
 from shipyard.runtime import Controller, Manager, MapFunc
 
 CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
@@ -101,6 +102,29 @@ class ExternalObjects:
         except NotFound:
             return True
         return False
+
+
+async def ensure_cluster_owns_templates(external: ExternalObjects, cluster: Object,
+                                        machine_spec: dict[str, Any], namespace: str) -> None:
+    """Upstream's `reconcileExternalTemplateReference` (MachineSet and MachineDeployment): the
+    templates a machine template names (infrastructure and bootstrap, kinds ending in
+    "Template") get the Cluster as a (non-controller) owner, so garbage collection and
+    `clusterctl move` treat them as the Cluster's. Missing templates are left to the
+    reconcile that reports them."""
+    refs = [machine_spec.get("infrastructureRef"),
+            (machine_spec.get("bootstrap") or {}).get("configRef")]
+    for ref in refs:
+        if not ref or not str(ref.get("kind", "")).endswith("Template"):
+            continue
+        try:
+            template = await external.get(ref, namespace)
+        except (NotFound, ContractVersionNotFound):
+            continue
+        if ensure_owner_reference(template, owner_reference(cluster)):
+            meta = template["metadata"]
+            await external.patch(ref, namespace, {"metadata": {
+                "ownerReferences": meta["ownerReferences"],
+                "resourceVersion": meta.get("resourceVersion")}})
 
 
 class ExternalTracker:

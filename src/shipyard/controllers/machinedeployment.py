@@ -64,6 +64,7 @@ from shipyard.apimachinery.errors import Conflict, NotFound
 from shipyard.apimachinery.selectors import label_selector_from_dict
 from shipyard.client.interfaces import Object, ReaderWriter
 from shipyard.controllers import conditions, msutil, pausing, rollout
+from shipyard.controllers.external import ExternalObjects, ensure_cluster_owns_templates
 from shipyard.controllers.machineset import (
     API_VERSION,
     CLUSTER,
@@ -143,6 +144,7 @@ class MachineDeploymentReconciler:
     def __init__(self, client: ReaderWriter, *, rng: random.Random | None = None) -> None:
         self.client = client
         self.rng = rng or random.Random()
+        self.external = ExternalObjects(client)
 
     async def reconcile(self, req: Request) -> Result:
         try:
@@ -166,6 +168,10 @@ class MachineDeploymentReconciler:
             return await self._reconcile_delete(md, sets)
         md = await self._ensure_metadata(md, cluster)
         spec = md.get("spec") or {}
+        if cluster is not None:
+            await ensure_cluster_owns_templates(
+                self.external, cluster, ((spec.get("template") or {}).get("spec") or {}),
+                req.namespace)
         problem = spec_problem(spec)
         if problem is not None:
             await self._report_invalid(md, problem)

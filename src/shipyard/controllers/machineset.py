@@ -63,7 +63,11 @@ from shipyard.apimachinery.errors import Conflict, NotFound
 from shipyard.apimachinery.selectors import label_selector_from_dict, label_selector_to_string
 from shipyard.client.interfaces import GVK, Object, ReaderWriter
 from shipyard.controllers import conditions, msutil, pausing, rollout
-from shipyard.controllers.external import ContractVersionNotFound, ExternalObjects
+from shipyard.controllers.external import (
+    ContractVersionNotFound,
+    ExternalObjects,
+    ensure_cluster_owns_templates,
+)
 from shipyard.controllers.ownership import (
     controller_of,
     ensure_owner_reference,
@@ -137,6 +141,10 @@ class MachineSetReconciler:
         if ms["metadata"].get("deletionTimestamp"):
             return await self._reconcile_delete(ms, machines)
         ms = await self._ensure_metadata(ms, cluster)
+        if cluster is not None:
+            await ensure_cluster_owns_templates(
+                self.external, cluster, ((spec.get("template") or {}).get("spec") or {}),
+                req.namespace)
 
         selector = label_selector_from_dict(spec.get("selector") or {})
         template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
