@@ -27,6 +27,7 @@ from tests.scenarios.conftest import (
 
 from shipyard.cli.day2 import delete, get
 from shipyard.cli.rollout import rollout
+from shipyard.client import Client
 
 __all__ = ["capi"]
 
@@ -155,3 +156,42 @@ async def test_bad_input(capi: Server, namespace: str, tmp_path: Path) -> None:
     missing = CliRunner().invoke(get, ["kubeconfig", "c1", "--kubeconfig",
                                        str(tmp_path / "absent")])
     assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+async def test_rollout_of_a_kubeadm_control_plane(capi: Server, namespace: str) -> None:
+    from tests.providers.harness import install_crd
+
+    from shipyard.bootstrap.kubeadm import types as kubeadm_types
+    from shipyard.controlplane.kubeadm import types as kcp_types
+
+    api = capi.client()
+    for manifest in [*kubeadm_types.crd_manifests(), *kcp_types.crd_manifests()]:
+        install_crd(api, manifest)
+    api.pool.clear()
+    kcp = {"apiVersion": kcp_types.API_VERSION, "kind": "KubeadmControlPlane",
+           "metadata": {"name": "cp", "namespace": namespace},
+           "spec": {"replicas": 1, "version": "v1.33.0",
+                    "machineTemplate": {"spec": {"infrastructureRef": {
+                        "apiGroup": "infrastructure.cluster.x-k8s.io",
+                        "kind": "InMemoryMachineTemplate", "name": "cp"}}},
+                    "kubeadmConfigSpec": {"clusterConfiguration": {"apiServer": {}}}}}
+    async with Client.from_kubeconfig(capi.kubeconfig) as kube:
+        await kube.create(kcp)
+
+        result = await cli(capi, rollout, "restart", "kubeadmcontrolplane/cp", "-n", namespace)
+        assert result.exit_code == 0 and result.output == "kubeadmcontrolplane/cp restarted\n"
+        got = await kube.get(kcp_types.API_VERSION, "KubeadmControlPlane", "cp", namespace)
+        assert got["spec"]["rollout"]["after"].endswith("Z")
+
+        result = await cli(capi, rollout, "pause", "kcp/cp", "-n", namespace)
+        assert result.exit_code == 0, result.output
+        got = await kube.get(kcp_types.API_VERSION, "KubeadmControlPlane", "cp", namespace)
+        assert got["metadata"]["annotations"]["cluster.x-k8s.io/paused"] == "true"
+        refused = await cli(capi, rollout, "restart", "kubeadmcontrolplane/cp", "-n", namespace)
+        assert refused.exit_code == 1
+        assert "can't restart paused KubeadmControlPlane" in refused.output
+
+        result = await cli(capi, rollout, "resume", "kubeadmcontrolplane/cp", "-n", namespace)
+        assert result.exit_code == 0, result.output
+        got = await kube.get(kcp_types.API_VERSION, "KubeadmControlPlane", "cp", namespace)
+        assert "cluster.x-k8s.io/paused" not in (got["metadata"].get("annotations") or {})

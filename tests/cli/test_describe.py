@@ -5,7 +5,11 @@ the cases a healthy cluster never shows (a failing Machine, multi-line messages)
 from __future__ import annotations
 
 import asyncio
+import os
+import pty
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +47,35 @@ def table(output: str) -> list[dict[str, str]]:
             cells[h] = cell.rstrip() if h == "NAME" else cell.strip()
         rows.append(cells)
     return rows
+
+
+def describe_process(server: Server, *args: str, tty: bool,
+                     env: dict[str, str] | None = None) -> str:
+    """The command as a separate process whose stdout is a pseudo-terminal or a pipe."""
+    argv = [sys.executable, "-c", "from shipyard.cli.describe import describe; describe()",
+            "cluster", *args, "--kubeconfig", str(server.kubeconfig)]
+    full_env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | (env or {})
+    if not tty:
+        done = subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(argv, stdout=follower, stderr=subprocess.DEVNULL, env=full_env)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the other side closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=60) == 0
+        return b"".join(chunks).decode().replace("\r\n", "\n")
+    finally:
+        os.close(leader)
 
 
 def describe_cmd(server: Server, *args: str) -> Result:
@@ -147,8 +180,21 @@ async def test_show_conditions_and_colour(capi: Server, cluster: Env) -> None:
     assert forced.exit_code == 0
     assert "\x1b[32mTrue\x1b[0m" in forced.output  # green: Ready machines
     assert "\x1b[90m├─\x1b[0m" in forced.output  # gray tree lines
-    assert ANSI.sub("", forced.output) == (await asyncio.to_thread(
-        describe_cmd, capi, "c1", "-n", ns, "--no-color")).output
+    plain = (await asyncio.to_thread(describe_cmd, capi, "c1", "-n", ns, "--no-color")).output
+
+    def without_since(output: str) -> list[dict[str, str]]:
+        return [{k: v for k, v in row.items() if k != "SINCE"} for row in table(output)]
+
+    assert without_since(ANSI.sub("", forced.output)) == without_since(plain)
+
+    # By default: colour on a terminal (unless NO_COLOR is set), none into a pipe.
+    on_tty = await asyncio.to_thread(describe_process, capi, "c1", "-n", ns, tty=True)
+    assert "\x1b[32mTrue\x1b[0m" in on_tty and "Cluster/" in on_tty
+    piped = await asyncio.to_thread(describe_process, capi, "c1", "-n", ns, tty=False)
+    assert "Cluster/c1" in piped and not ANSI.search(piped)
+    no_color = await asyncio.to_thread(describe_process, capi, "c1", "-n", ns, tty=True,
+                                       env={"NO_COLOR": "1"})
+    assert "Cluster/c1" in no_color and not ANSI.search(no_color)
 
 
 async def test_bad_input(capi: Server, namespace: str, tmp_path: Path) -> None:
@@ -254,3 +300,58 @@ def test_durations_and_paragraphs_as_kubernetes_prints_them() -> None:
     wrapped = format_paragraph(text, 40).split("\n")
     assert all(len(line) < 40 for line in wrapped)
     assert all(line.startswith("  word") for line in wrapped[1:])
+
+
+async def test_a_control_plane_provider_and_a_machine_being_deleted(capi: Server,
+                                                                    namespace: str) -> None:
+    from tests.providers.harness import install_crd
+    from tests.providers.harness import machine as machine_manifest
+
+    from shipyard.bootstrap.kubeadm import types as kubeadm_types
+    from shipyard.client import Client
+    from shipyard.controlplane.kubeadm import types as kcp_types
+
+    api = capi.client()
+    for manifest in [*kubeadm_types.crd_manifests(), *kcp_types.crd_manifests()]:
+        install_crd(api, manifest)
+    api.pool.clear()
+    ns = namespace
+    cp = machine_manifest("cp-0", "c1", control_plane=True)
+    cp["metadata"]["labels"]["cluster.x-k8s.io/cluster-name"] = "c1"
+    cp["metadata"]["finalizers"] = ["test.shipyard.dev/hold"]
+    async with Client.from_kubeconfig(capi.kubeconfig) as kube:
+        await create_all(kube, ns, [
+            {"apiVersion": kcp_types.API_VERSION, "kind": "KubeadmControlPlane",
+             "metadata": {"name": "cp"},
+             "spec": {"replicas": 1, "version": "v1.33.0",
+                      "machineTemplate": {"spec": {"infrastructureRef": {
+                          "apiGroup": "infrastructure.cluster.x-k8s.io",
+                          "kind": "InMemoryMachineTemplate", "name": "cp"}}},
+                      "kubeadmConfigSpec": {"clusterConfiguration": {"apiServer": {}}}}},
+            {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+             "metadata": {"name": "c1"},
+             "spec": {"controlPlaneRef": {"apiGroup": kcp_types.GROUP,
+                                          "kind": "KubeadmControlPlane", "name": "cp"}}},
+            cp])
+        got = await kube.get(kcp_types.API_VERSION, "KubeadmControlPlane", "cp", ns)
+        got["status"] = {"replicas": 1, "readyReplicas": 1, "availableReplicas": 0,
+                         "upToDateReplicas": 1, "conditions": [
+                             cond("Available", "False", "NotAvailable",
+                                  "etcd cluster has no members")]}
+        await kube.update_status(got)
+        await kube.delete("cluster.x-k8s.io/v1beta2", "Machine", "cp-0", ns)
+        try:
+            result = await asyncio.to_thread(describe_cmd, capi, "c1", "-n", ns)
+        finally:
+            await kube.patch("cluster.x-k8s.io/v1beta2", "Machine", "cp-0",
+                             {"metadata": {"finalizers": None}}, ns)
+    assert result.exit_code == 0, result.output
+    rows = table(result.output)
+    assert [r["NAME"] for r in rows] == ["Cluster/c1", "└─ControlPlane - KubeadmControlPlane/cp",
+                                         "  └─!! DELETED !! Machine/cp-0"]
+    control_plane = rows[1]
+    assert (control_plane["REPLICAS"], control_plane["AVAILABLE"], control_plane["READY"],
+            control_plane["UP TO DATE"]) == ("1/1", "0", "1", "1")
+    assert (control_plane["STATUS"], control_plane["REASON"], control_plane["MESSAGE"]) == \
+        ("False", "NotAvailable", "etcd cluster has no members")
+    assert (rows[2]["REPLICAS"], rows[2]["AVAILABLE"], rows[2]["STATUS"]) == ("1", "0", "")
