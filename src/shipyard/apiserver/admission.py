@@ -9,7 +9,7 @@ one 422, each with its field path.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from shipyard.apimachinery import errors
 from shipyard.apimachinery.errors import StatusCause
@@ -99,9 +99,9 @@ class Admission:
             _default_crd_names(obj)
             causes.extend(validate_crd(obj, old))
         if causes:
-            for cause in causes:
-                if "field" in cause and not cause["field"]:
-                    del cause["field"]  # StatusCause.field is omitempty
+            # StatusCause.field is omitempty. Copies: causes may be shared constants.
+            causes = [cast(StatusCause, {k: v for k, v in c.items() if k != "field" or v})
+                      for c in causes]
             raise errors.invalid(info.kind, info.group, name, causes)
         return warnings
 

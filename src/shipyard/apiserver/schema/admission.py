@@ -71,7 +71,7 @@ class CompiledSchema:
         causes = self.validator.validate(obj)
         if not self.rules.empty:
             if any(c.get("reason") == "FieldValueTypeInvalid" for c in causes):
-                causes.append(_RULES_SKIPPED)
+                causes.append(_RULES_SKIPPED.copy())
             else:
                 causes += self.rules.validate(obj, old)
         result.causes = causes
