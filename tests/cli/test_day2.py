@@ -195,3 +195,13 @@ async def test_rollout_of_a_kubeadm_control_plane(capi: Server, namespace: str) 
         assert result.exit_code == 0, result.output
         got = await kube.get(kcp_types.API_VERSION, "KubeadmControlPlane", "cp", namespace)
         assert "cluster.x-k8s.io/paused" not in (got["metadata"].get("annotations") or {})
+
+
+def test_the_verbs_are_on_the_shipyard_command() -> None:
+    from shipyard.cli.main import main
+
+    for verb in (["describe", "cluster"], ["get", "kubeconfig"], ["delete", "cluster"],
+                 ["rollout", "restart"], ["rollout", "pause"], ["rollout", "resume"]):
+        result = CliRunner().invoke(main, [*verb, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "--kubeconfig" in result.output

@@ -10,11 +10,14 @@ import click
 from shipyard.cli.apiserver import apiserver
 from shipyard.cli.controllers import controllers
 from shipyard.cli.convert import convert
+from shipyard.cli.day2 import delete, get
+from shipyard.cli.describe import describe
 from shipyard.cli.generate import generate
 from shipyard.cli.init import init
 from shipyard.cli.management import management
 from shipyard.cli.move import move
 from shipyard.cli.node import node
+from shipyard.cli.rollout import rollout
 from shipyard.cli.webhook import conversion_webhook
 
 
@@ -33,6 +36,10 @@ main.add_command(management)
 main.add_command(conversion_webhook)
 main.add_command(node)
 main.add_command(move)
+main.add_command(describe)
+main.add_command(get)
+main.add_command(delete)
+main.add_command(rollout)
 
 if __name__ == "__main__":
     main()
