@@ -426,7 +426,7 @@ class MachineDeployment(KubeModel):
 
 
 class UnhealthyNodeCondition(KubeModel):
-    type: str = Field(min_length=1, max_length=316)
+    type: str = Field(min_length=1)
     status: str = Field(min_length=1)
     timeout_seconds: int = Field(ge=0)
 
