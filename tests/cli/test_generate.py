@@ -99,3 +99,23 @@ async def test_generated_manifest_applied_with_kubectl_converges(
                 (m.get("status") or {}).get("phase") == "Running" for m in items)
 
         await eventually(all_running, "2 generated machines Running", timeout=60)
+
+
+@pytest.mark.parametrize("provider", templates.providers())
+def test_every_shipped_template_passes_the_servers_validation(
+        provider: str, capi: Server, namespace: str) -> None:
+    from shipyard.cli import providers as registry
+    from tests.providers.harness import install_crd
+
+    api = capi.client()
+    for p in registry.PROVIDERS.values():
+        for manifest in p.manifests():
+            install_crd(api, manifest)
+    for flavor in templates.flavors(provider):
+        args = ["gen", "-i", provider, "--kubernetes-version", "v1.33.0",
+                "--control-plane-machine-count", "3", "--worker-machine-count", "2",
+                "-n", namespace]
+        code, out, err = generate(*args, *(["--flavor", flavor] if flavor else []))
+        assert code == 0, err
+        applied = capi.kubectl("apply", "--dry-run=server", "-f", "-", stdin=out)
+        assert applied.returncode == 0, applied.stderr

@@ -37,7 +37,8 @@ def records(server: Server) -> dict[str, dict[str, Any]]:
 def test_unknown_provider_is_a_usage_error() -> None:
     result = shipyard("init", "--infrastructure", "nope", "--kubeconfig", "/nonexistent")
     assert result.exit_code == 2
-    assert "unknown infrastructure provider 'nope'; available: in-memory" in result.output
+    assert "unknown infrastructure provider 'nope'; available: in-memory, process" \
+        in result.output
 
 
 def test_init_records_providers_and_skips_them_the_second_time(server: Server) -> None:

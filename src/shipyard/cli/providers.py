@@ -9,7 +9,8 @@ module) only touches commands that select it.
 Contract:
 - `PROVIDERS` maps (type, name) to a `Provider`; types are clusterctl's (`CoreProvider`,
   `BootstrapProvider`, `ControlPlaneProvider`, `InfrastructureProvider`), names clusterctl's
-  where upstream has the provider (`cluster-api`, `kubeadm`, `in-memory`, `docker`).
+  where upstream has the provider (`cluster-api`, `kubeadm`, `in-memory`, `docker`);
+  `process` is Shipyard's own (machines as local process trees).
 - `Provider.manifests()` returns its CRD manifests; `await Provider.start(mgr, ctx)` registers
   its controllers and returns what must be closed after the manager stops (or None).
 - `select(...)` turns command-line lists into providers, with a clear error for unknown names;
@@ -103,6 +104,23 @@ async def start_kubeadm_bootstrap(mgr: Any, ctx: RunContext) -> None:
     ctx.closers.append(reconciler.aclose)
 
 
+async def start_process(mgr: Any, ctx: RunContext) -> None:
+    from shipyard.providers.process import setup as process
+
+    options = process.ProcessOptions()
+    if ctx.workload_dir is not None:
+        options.data_dir = ctx.workload_dir / "process"
+    provider = await process.setup(mgr, options)
+    ctx.closers.append(provider.aclose)
+
+
+async def start_kubeadm_control_plane(mgr: Any, ctx: RunContext) -> None:
+    from shipyard.controlplane.kubeadm import controller
+
+    reconciler = await controller.setup(mgr)
+    ctx.closers.append(reconciler.aclose)
+
+
 def core_crds() -> list[dict[str, Any]]:
     import yaml
 
@@ -130,10 +148,16 @@ PROVIDERS: dict[tuple[str, str], Provider] = {
         Provider(BOOTSTRAP, "kubeadm", "capi-kubeadm-bootstrap-system",
                  "shipyard.cli.providers:kubeadm_bootstrap_crds",
                  "shipyard.cli.providers:start_kubeadm_bootstrap"),
+        Provider(CONTROL_PLANE, "kubeadm", "capi-kubeadm-control-plane-system",
+                 "shipyard.controlplane.kubeadm.types:crd_manifests",
+                 "shipyard.cli.providers:start_kubeadm_control_plane"),
+        Provider(INFRASTRUCTURE, "process", "shipyard-process-system",
+                 "shipyard.providers.process.types:crd_manifests",
+                 "shipyard.cli.providers:start_process"),
     ]
 }
 DEFAULTS = {INFRASTRUCTURE: ["in-memory"], BOOTSTRAP: ["in-memory", "kubeadm"],
-            CONTROL_PLANE: []}
+            CONTROL_PLANE: ["kubeadm"]}
 """What `shipyard init` installs when no provider of a type is named."""
 
 
