@@ -10,9 +10,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from tests.kube import Server
-from tests.providers.harness import V2, capi, eventually, running
+from tests.providers.harness import V2, capi, eventually, install_crd, running
 
 from shipyard import templates
+from shipyard.cli import providers as registry
 from shipyard.cli.main import main
 
 __all__ = ["capi"]
@@ -104,9 +105,6 @@ async def test_generated_manifest_applied_with_kubectl_converges(
 @pytest.mark.parametrize("provider", templates.providers())
 def test_every_shipped_template_passes_the_servers_validation(
         provider: str, capi: Server, namespace: str) -> None:
-    from shipyard.cli import providers as registry
-    from tests.providers.harness import install_crd
-
     api = capi.client()
     for p in registry.PROVIDERS.values():
         for manifest in p.manifests():
