@@ -126,6 +126,10 @@ class _State:
         return out
 
 
+class NoLeaderCandidate(EtcdUnavailable):
+    """The machine leads etcd and no other healthy member can take over."""
+
+
 def _node_name(machine: Object) -> str:
     return str(((machine.get("status") or {}).get("nodeRef") or {}).get("name") or "")
 
@@ -343,7 +347,8 @@ class KubeadmControlPlaneReconciler:
              and mm["id"] in healthy),
             key=lambda x: (x["metadata"]["name"] in s.outdated, -m.created(x).timestamp()))
         if not candidates:
-            raise EtcdUnavailable("no healthy etcd member to move leadership to")
+            raise NoLeaderCandidate(f"no healthy etcd member to take over from "
+                                    f"{machine['metadata']['name']}")
         to = s.member_of(candidates[0])
         assert to is not None
         await self.etcd.move_leader(s.target, to["id"])
@@ -410,81 +415,109 @@ class KubeadmControlPlaneReconciler:
             except NotFound:
                 pass
 
+    async def _retry_allowed(self, s: _State, target: Object, now: datetime) -> int | None:
+        """Upstream's `checkRetryLimits`: the retry count this remediation carries, or None
+        (with OwnerRemediated saying why) when retryPeriod or maxRetry forbid it now."""
+        previous = (target["metadata"].get("annotations") or {}).get(
+            types.REMEDIATION_FOR_ANNOTATION)
+        if not previous:
+            return 0
+        spec = (s.kcp.get("spec") or {}).get("remediation") or {}
+        min_healthy = int(spec.get("minHealthyPeriodSeconds",
+                                   types.DEFAULT_MIN_HEALTHY_PERIOD_SECONDS))
+        period = int(spec.get("retryPeriodSeconds") or 0)
+        data = json.loads(previous)
+        last = m.parse_time(data.get("timestamp")) or \
+            now - 2 * timedelta(seconds=max(min_healthy, period))
+        if last + timedelta(seconds=min_healthy) <= now:
+            return 0  # healthy long enough: a new problem, not a retry
+        retry_count = int(data.get("retryCount", 0))
+        if last + timedelta(seconds=period) > now:
+            await self._set_owner_remediated(
+                target, types.REMEDIATION_DEFERRED_REASON,
+                "KubeadmControlPlane can't remediate this machine because the operation already "
+                f"failed in the latest {period}s (RetryPeriod)")
+            return None
+        max_retry = spec.get("maxRetry")
+        if max_retry is not None and retry_count >= int(max_retry):
+            await self._set_owner_remediated(
+                target, types.CANNOT_BE_REMEDIATED_REASON,
+                "KubeadmControlPlane can't remediate this machine because the operation already "
+                f"failed {max_retry} times (MaxRetry)")
+            return None
+        return retry_count + 1
+
+    def _remediation_refusal(self, s: _State, target: Object) -> tuple[str, str] | None:
+        others = [x for x in s.machines if x is not target]
+        if len(s.machines) <= 1:
+            return (types.CANNOT_BE_REMEDIATED_REASON,
+                    "KubeadmControlPlane can't remediate if current replicas are less or equal "
+                    "to 1")
+        if any(not _node_name(x) and not m.is_deleting(x) and not conditions.is_false(
+                x, c.MACHINE_HEALTH_CHECK_SUCCEEDED_CONDITION) for x in others):
+            return (types.REMEDIATION_DEFERRED_REASON,
+                    "KubeadmControlPlane waiting for control plane Machine provisioning to "
+                    "complete before triggering remediation")
+        if any(m.is_deleting(x) for x in others):
+            return (types.REMEDIATION_DEFERRED_REASON,
+                    "KubeadmControlPlane waiting for control plane Machine deletion to complete "
+                    "before triggering remediation")
+        if not self._quorum_allows_removing(s, target):
+            return (types.CANNOT_BE_REMEDIATED_REASON,
+                    "KubeadmControlPlane can't remediate this Machine because this could result "
+                    "in etcd loosing quorum")
+        return None
+
     async def _remediate(self, s: _State) -> Result | None:
+        """Upstream's `reconcileUnhealthyMachines`; None lets the reconcile go on."""
         unhealthy = [x for x in s.machines
                      if conditions.is_false(x, c.MACHINE_HEALTH_CHECK_SUCCEEDED_CONDITION)
                      and conditions.is_false(x, c.MACHINE_OWNER_REMEDIATED_CONDITION)]
-        annotations = s.kcp["metadata"].get("annotations") or {}
-        if not unhealthy or types.REMEDIATION_IN_PROGRESS_ANNOTATION in annotations:
+        if not unhealthy:
             return None
-        target = min(unhealthy, key=lambda x: (bool(_node_name(x)), m.created(x)))
+        target = min(unhealthy, key=lambda x: (bool(_node_name(x)), m.created(x),
+                                               x["metadata"]["name"]))
         if m.is_deleting(target):
             return None
-        name = target["metadata"]["name"]
-        spec = (s.kcp.get("spec") or {}).get("remediation") or {}
+        annotations = s.kcp["metadata"].get("annotations") or {}
+        in_progress = annotations.get(types.REMEDIATION_IN_PROGRESS_ANNOTATION)
+        if in_progress:
+            since = m.parse_time(json.loads(in_progress).get("timestamp"))
+            if since is None or not any(m.created(x) > since for x in s.machines):
+                return None  # the replacement is not created yet
+            del annotations[types.REMEDIATION_IN_PROGRESS_ANNOTATION]  # stale
         now = datetime.now(UTC)
-        retry_count, original = 0, name
-        previous = (target["metadata"].get("annotations") or {}).get(
-            types.REMEDIATION_FOR_ANNOTATION)
-        if previous:
-            data = json.loads(previous)
-            min_healthy = int(spec.get("minHealthyPeriodSeconds",
-                                       types.DEFAULT_MIN_HEALTHY_PERIOD_SECONDS))
-            last = m.parse_time(data.get("timestamp")) or now
-            if last + timedelta(seconds=min_healthy) > now:
-                retry_count, original = int(data.get("retryCount", 0)) + 1, data.get("machine",
-                                                                                       name)
-                max_retry = spec.get("maxRetry")
-                if max_retry is not None and retry_count > int(max_retry):
-                    await self._set_owner_remediated(
-                        target, types.CANNOT_BE_REMEDIATED_REASON,
-                        "KubeadmControlPlane can't remediate this machine because the operation "
-                        f"already failed {max_retry} times (MaxRetry)")
-                    return None
-                period = int(spec.get("retryPeriodSeconds") or 0)
-                if last + timedelta(seconds=period) > now:
-                    await self._set_owner_remediated(
-                        target, types.REMEDIATION_DEFERRED_REASON,
-                        "KubeadmControlPlane can't remediate this machine because the operation "
-                        f"already failed in the latest {period}s (RetryPeriod)")
-                    return Result(requeue_after=float(period))
-        others = [x for x in s.machines if x is not target]
-        refusal: tuple[str, str] | None = None
-        if len(s.machines) <= 1:
-            refusal = (types.CANNOT_BE_REMEDIATED_REASON,
-                       "KubeadmControlPlane can't remediate if current replicas are less or "
-                       "equal to 1")
-        elif any(m.is_deleting(x) for x in others):
-            refusal = (types.REMEDIATION_DEFERRED_REASON,
-                       "KubeadmControlPlane waiting for control plane Machine deletion to "
-                       "complete before triggering remediation")
-        elif any(not _node_name(x) for x in others):
-            refusal = (types.REMEDIATION_DEFERRED_REASON,
-                       "KubeadmControlPlane waiting for control plane Machine provisioning to "
-                       "complete before triggering remediation")
-        elif not self._quorum_allows_removing(s, target):
-            refusal = (types.CANNOT_BE_REMEDIATED_REASON,
-                       "KubeadmControlPlane can't remediate this Machine because this could "
-                       "result in etcd loosing quorum")
-        if refusal is not None:
-            await self._set_owner_remediated(target, *refusal)
+        retry_count = await self._retry_allowed(s, target, now)
+        if retry_count is None:
             return None
-        try:
-            await self._move_leader_off(s, target)
-        except EtcdUnavailable as e:
-            await self._set_owner_remediated(target, types.REMEDIATION_DEFERRED_REASON,
-                                             f"cannot move etcd leadership: {e}")
-            return Result(requeue_after=WAIT)
+        name = target["metadata"]["name"]
+        if self._initialized(s):
+            refusal = self._remediation_refusal(s, target)
+            if refusal is not None:
+                await self._set_owner_remediated(target, *refusal)
+                return None
+            try:
+                await self._move_leader_off(s, target)
+            except NoLeaderCandidate:
+                await self._set_owner_remediated(
+                    target, types.CANNOT_BE_REMEDIATED_REASON,
+                    "KubeadmControlPlane can't remediate this Machine because there is no "
+                    "healthy Machine to forward etcd leadership to")
+                return None
+            except EtcdUnavailable as e:
+                await self._set_owner_remediated(target, c.INTERNAL_ERROR_REASON,
+                                                 "Please check controller logs for errors")
+                raise RuntimeError(f"moving etcd leadership off {name}: {e}") from e
         await self._delete_machine(target)
         await self._set_owner_remediated(target, types.MACHINE_DELETING_REASON,
                                          "Machine is deleting")
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         s.kcp["metadata"].setdefault("annotations", {})[
             types.REMEDIATION_IN_PROGRESS_ANNOTATION] = json.dumps(
-                {"machine": original, "timestamp": stamp, "retryCount": retry_count})
+                {"machine": name, "timestamp": stamp, "retryCount": retry_count})
         s.kcp.setdefault("status", {})["lastRemediation"] = {
             "machine": name, "time": stamp, "retryCount": retry_count}
-        log.info("remediating unhealthy control-plane machine %s", name)
+        log.info("remediating unhealthy control-plane machine %s (retry %d)", name, retry_count)
         return Result()
 
     # ------------------------------------------------------------------ scaling
