@@ -101,9 +101,47 @@ def test_init_on_the_embedded_plane_runs_the_controllers(tmp_path: Path) -> None
         else:
             raise AssertionError(f"machines not Running: {phases}\n"
                                  f"{plane.controllers_log.read_text()[-3000:]}")
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "shipyard.cli", *args],
+                                  capture_output=True, text=True, timeout=90,
+                                  env={**os.environ, **env})
+
+        plan = cli("upgrade", "plan")
+        assert plan.returncode == 0, plan.stderr
+        assert "infrastructure-in-memory" in plan.stdout and "Already up to date" in plan.stdout
+        applied = cli("upgrade", "apply")
+        assert applied.returncode == 0 and "Controllers running" in applied.stdout, applied.stderr
+        # Deleting one provider keeps the others running; --all --include-crd empties it.
+        refused = cli("delete", "-i", "docker")
+        assert refused.returncode == 1 and "not installed: infrastructure 'docker'" in \
+            refused.stderr
+        one = cli("delete", "-b", "in-memory")
+        assert one.returncode == 0, one.stderr
+        assert "Deleting Provider='bootstrap-in-memory'" in one.stdout
+        assert "--bootstrap" in plane.controllers_args_file.read_text()
+        assert "in-memory" not in plane.controllers_args_file.read_text().split(
+            "--bootstrap")[1].split("\0")[1]
+        assert plane.controllers_pid() is not None
+        held = cli("delete", "--all", "--include-crd")
+        assert held.returncode == 1 and f"workload clusters still exist ({namespace}/first)" \
+            in held.stderr
+        gone = cli("delete", "cluster", "first", "-n", namespace, "--wait", "--timeout", "60")
+        assert gone.returncode == 0, gone.stderr
+        everything = cli("delete", "--all", "--include-crd")
+        assert everything.returncode == 0, everything.stderr
+        assert "Deleting CustomResourceDefinition='machines.cluster.x-k8s.io'" in \
+            everything.stdout
+        assert "Controllers stopped" in everything.stdout
+        crds = set(server.kubectl("get", "crd", "-o", "name").stdout.split())
+        prefix = "customresourcedefinition.apiextensions.k8s.io/"
+        assert f"{prefix}machines.cluster.x-k8s.io" not in crds
+        assert f"{prefix}inmemoryclusters.infrastructure.cluster.x-k8s.io" not in crds
+        # A provider deleted earlier without --include-crd kept its CRDs, as in clusterctl.
+        assert f"{prefix}inmemorybootstrapconfigs.bootstrap.cluster.x-k8s.io" in crds
+        assert cli("upgrade", "plan").returncode == 1
     finally:
-        down = shipyard("management", "down", "--data-dir", str(plane.dir), "--timeout", "10")
-    assert "Controllers stopped" in down.output, down.output
+        shipyard("management", "down", "--data-dir", str(plane.dir), "--timeout", "10")
     assert plane.controllers_pid() is None and plane.running_pid() is None
 
 

@@ -20,7 +20,7 @@ import base64
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
@@ -76,9 +76,49 @@ def get_kubeconfig(name: str, kubeconfig: Path | None, kubeconfig_context: str |
     click.echo(text, nl=not text.endswith("\n"))
 
 
-@click.group("delete")
-def delete() -> None:
-    """Delete workload clusters."""
+@click.group("delete", invoke_without_command=True)
+@click.option("--all", "everything", is_flag=True, help="Delete every installed provider.")
+@click.option("--core", is_flag=True, help="Delete the core provider (cluster-api).")
+@click.option("-i", "--infrastructure", multiple=True, help="Infrastructure providers.")
+@click.option("-b", "--bootstrap", multiple=True, help="Bootstrap providers.")
+@click.option("-c", "--control-plane", multiple=True, help="Control-plane providers.")
+@click.option("--include-crd", is_flag=True,
+              help="Also delete the providers' CRDs, and with them every object of their kinds.")
+@click.option("--include-namespace", is_flag=True, help="Also delete the providers' namespaces.")
+@kubeconfig_option
+@context_option
+@click.pass_context
+def delete(ctx: click.Context, everything: bool, core: bool, infrastructure: tuple[str, ...],
+           bootstrap: tuple[str, ...], control_plane: tuple[str, ...], include_crd: bool,
+           include_namespace: bool, kubeconfig: Path | None,
+           kubeconfig_context: str | None) -> None:
+    """Delete providers installed by `shipyard init` (clusterctl delete), or, with the
+    `cluster` subcommand, a workload cluster."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from shipyard.cli import lifecycle
+    from shipyard.cli.providers import split
+
+    if not (everything or core or infrastructure or bootstrap or control_plane):
+        raise click.UsageError("say which providers to delete: --all, --core, "
+                               "--infrastructure, --bootstrap or --control-plane")
+
+    async def go(client: Client) -> tuple[list[str], list[dict[str, Any]]]:
+        records = await lifecycle.records_of(client)
+        chosen = lifecycle.selected(
+            records, everything=everything, core=core, infrastructure=split(infrastructure),
+            bootstrap=split(bootstrap), control_plane=split(control_plane))
+        done = await lifecycle.delete_providers(client, chosen, include_crd=include_crd,
+                                                include_namespace=include_namespace)
+        left = [r for r in records if r not in chosen]
+        return done, left
+
+    done, left = run(kubeconfig, kubeconfig_context, go)
+    for line in done:
+        click.echo(line)
+    message = lifecycle.restart_embedded_controllers(kubeconfig, left)
+    if message:
+        click.echo(message)
 
 
 async def _leftovers(client: Client, name: str, ns: str) -> list[str]:

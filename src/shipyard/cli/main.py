@@ -18,6 +18,7 @@ from shipyard.cli.management import management
 from shipyard.cli.move import move
 from shipyard.cli.node import node
 from shipyard.cli.rollout import rollout
+from shipyard.cli.upgrade import upgrade
 from shipyard.cli.webhook import conversion_webhook
 
 
@@ -36,6 +37,7 @@ main.add_command(management)
 main.add_command(conversion_webhook)
 main.add_command(node)
 main.add_command(move)
+main.add_command(upgrade)
 main.add_command(describe)
 main.add_command(get)
 main.add_command(delete)
