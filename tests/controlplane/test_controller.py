@@ -28,7 +28,7 @@ from shipyard.client import Client, Object
 from shipyard.controllers import setup as core
 from shipyard.controlplane.kubeadm import controller as kcp_controller
 from shipyard.controlplane.kubeadm import types
-from shipyard.controlplane.kubeadm.etcd import FakeEtcdMembership
+from shipyard.controlplane.kubeadm.etcd import EtcdTarget, FakeEtcdMembership
 from shipyard.providers.inmemory import setup as inmemory
 from shipyard.providers.inmemory import types as infra_types
 from shipyard.runtime import Manager, Metrics
@@ -228,6 +228,16 @@ async def test_scale_one_three_one(env: Env) -> None:
     assert condition(kcp, "EtcdClusterHealthy")["status"] == "True"
     assert condition(kcp, "Available")["status"] == "True"
 
+    # A member no Machine owns (a machine lost without cleanup) is removed.
+    env.etcd.add_member(EtcdTarget(env.namespace, "c1"), "ghost")
+    await env.kube.patch(KCP, "KubeadmControlPlane", "cp",
+                         {"metadata": {"annotations": {"touch": "1"}}}, env.namespace)
+
+    async def ghost_removed() -> bool:
+        return ("remove", "ghost") in env.etcd.log
+    await eventually(ghost_removed, "stale etcd member removed")
+    env.etcd.log.clear()
+
     with Watcher(env) as watcher:
         await env.kube.patch(KCP, "KubeadmControlPlane", "cp", {"spec": {"replicas": 1}},
                              env.namespace)
@@ -299,7 +309,15 @@ async def test_remediation_replaces_an_unhealthy_machine(env: Env) -> None:
     await create_cluster(env, 3, remediation={"maxRetry": 2})
     machines = await settled(env, 3)
     victim = machines[1]["metadata"]["name"]
-    await mark_unhealthy(env, victim)
+
+    async def remediation_started() -> bool:
+        m = await env.get(V2, "Machine", victim)
+        if m is None or m["metadata"].get("deletionTimestamp"):
+            return True
+        if condition(m, "HealthCheckSucceeded").get("status") != "False":
+            await mark_unhealthy(env, victim)  # again, if a concurrent status write lost it
+        return False
+    await eventually(remediation_started, "remediation started")
 
     async def replaced() -> list[Object] | None:
         ms = await env.machines()
@@ -331,8 +349,18 @@ async def test_remediation_refused_when_etcd_would_lose_quorum(env: Env) -> None
         kcp = await env.get(KCP, "KubeadmControlPlane", "cp")
         return condition(kcp, "Paused").get("status") == "True"
     await eventually(kcp_paused, "KCP paused")
-    await mark_unhealthy(env, first)
-    await mark_unhealthy(env, second)
+
+    async def both_marked() -> bool:
+        # The Machine controller may write a status computed before our patch (conditions
+        # are replaced whole): mark again until both conditions stick on both machines.
+        done = True
+        for name in (first, second):
+            if condition(await env.get(V2, "Machine", name),
+                         "HealthCheckSucceeded").get("status") != "False":
+                await mark_unhealthy(env, name)
+                done = False
+        return done
+    await eventually(both_marked, "both machines marked unhealthy")
     await env.kube.patch(KCP, "KubeadmControlPlane", "cp",
                          {"metadata": {"annotations": {c.PAUSED_ANNOTATION: None}}},
                          env.namespace)

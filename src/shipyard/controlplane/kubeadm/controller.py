@@ -21,7 +21,8 @@ Contract, per reconcile of a KCP (plain dicts, one patch at the end):
 - Order per reconcile: release pre-terminate hooks of deleting Machines (move etcd leadership
   off, remove the etcd member when quorum survives), remediate, then roll out (outdated
   Machines, `machines.outdated_reasons`: with maxSurge 1 scale up to replicas+1 then remove an
-  outdated one; with maxSurge 0 remove first), else scale up or down by one.
+  outdated one; with maxSurge 0 remove first), else scale up or down by one. Etcd members
+  that belong to no Machine are removed once every Machine has its Node (quorum permitting).
 - Scale down / remediation never delete a Machine whose etcd member's removal would break
   quorum, and move etcd leadership off it first.
 - Remediation (machines with HealthCheckSucceeded=False and OwnerRemediated=False) within
@@ -245,6 +246,7 @@ class KubeadmControlPlaneReconciler:
         await self._certificates(s)
         await self._kubeconfig(s)
         await self._observe(s)
+        await self._forget_stale_members(s)
         result = await self._release_hooks(s)
         if result is not None:
             return result
@@ -330,6 +332,28 @@ class KubeadmControlPlaneReconciler:
             s.leader = await self.etcd.leader(s.target)
         except EtcdUnavailable as e:
             s.members, s.etcd_error = None, str(e)
+
+    async def _forget_stale_members(self, s: _State) -> None:
+        """Upstream's `reconcileEtcdMembers`: once every Machine has its Node and none is
+        deleting, an etcd member that belongs to no Machine (a machine lost without its
+        pre-terminate hook running) is removed, if quorum survives its removal."""
+        if s.members is None or s.target is None or not s.machines or any(
+                m.is_deleting(x) or not _node_name(x) for x in s.machines):
+            return
+        known = {_node_name(x) for x in s.machines} | {x["metadata"]["name"] for x in s.machines}
+        for member in list(s.members):
+            if not member["name"] or member["name"] in known:
+                continue  # unnamed: added by a joining machine that has not started yet
+            ids = [x["id"] for x in s.members]
+            if not can_remove(ids, s.healthy_members(), member["id"]):
+                continue
+            try:
+                await self.etcd.remove_member(s.target, member["id"])
+            except EtcdUnavailable as e:
+                log.info("cannot remove stale etcd member %s yet: %s", member["name"], e)
+                return
+            s.members = [x for x in s.members if x["id"] != member["id"]]
+            log.info("removed etcd member %s, which belongs to no Machine", member["name"])
 
     def _initialized(self, s: _State) -> bool:
         return bool(((s.kcp.get("status") or {}).get("initialization") or {}).get(

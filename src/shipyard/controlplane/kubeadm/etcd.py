@@ -192,6 +192,13 @@ class FakeEtcdMembership:
             self._leader[key] = next(iter(members.values()))
         return members
 
+    def add_member(self, target: EtcdTarget, name: str) -> str:
+        """A member no machine knows of (test set-up: a machine lost without cleanup)."""
+        members = self._sync(target)
+        members[name] = str(self._next)
+        self._next += 1
+        return members[name]
+
     async def members(self, target: EtcdTarget) -> list[EtcdMember]:
         return [{"id": i, "name": n, "client_urls": [target.endpoints.get(n, "")],
                  "is_learner": False} for n, i in self._sync(target).items()]
