@@ -69,13 +69,13 @@ async def env(process_crds: Server, namespace: str, tmp_path: Path) -> AsyncIter
     try:
         yield Env(kube, namespace, provider)
     finally:
-        for machine_dir in (tmp_path / "process" / "machines").glob("*/*"):
-            with contextlib.suppress(Exception):  # whatever a failed test left running
-                await asyncio.to_thread(provider.supervisor.remove, machine_dir.parent.name,
-                                        machine_dir.name)
         mgr.stop()
         with contextlib.suppress(Exception):
             await task
+        for machine_dir in (tmp_path / "process" / "machines").glob("*/*"):
+            # whatever a failed test left running
+            await asyncio.to_thread(provider.supervisor.remove, machine_dir.parent.name,
+                                    machine_dir.name)
         await options.aclose()
         await provider.aclose()
         await kube.close()
