@@ -301,6 +301,7 @@ async def test_version_rollout_with_max_surge_one(env: Env) -> None:
     kcp = await env.get(KCP, "KubeadmControlPlane", "cp")
     assert kcp is not None
     assert kcp["status"]["version"] == "v1.33.1"
+    assert kcp["status"]["versions"] == [{"version": "v1.33.1", "replicas": 3}]
     assert condition(kcp, "RollingOut")["status"] == "False"
     assert condition(kcp, "MachinesUpToDate")["status"] == "True"
 

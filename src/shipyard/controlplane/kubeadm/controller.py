@@ -30,11 +30,11 @@ Contract, per reconcile of a KCP (plain dicts, one patch at the end):
   quorum preserved, `remediation.maxRetry` / `retryPeriodSeconds` / `minHealthyPeriodSeconds`
   (retries tracked in the annotations `controlplane.cluster.x-k8s.io/remediation-in-progress`
   on the KCP and `controlplane.cluster.x-k8s.io/remediation-for` on the replacement).
-- Status: selector, replicas, readyReplicas, availableReplicas, upToDateReplicas, version (the
-  lowest), initialization.controlPlaneInitialized (once a Machine's Node is Ready), lastRemediation,
-  observedGeneration; conditions Available, Initialized, CertificatesAvailable, EtcdClusterHealthy,
-  MachinesReady, MachinesUpToDate, RollingOut, ScalingUp, ScalingDown, Remediating, Deleting,
-  Paused.
+- Status: selector, replicas, readyReplicas, availableReplicas, upToDateReplicas, versions
+  (replicas per version), version (the lowest), initialization.controlPlaneInitialized (once a
+  Machine's Node is Ready), lastRemediation, observedGeneration; conditions Available,
+  Initialized, CertificatesAvailable, EtcdClusterHealthy, MachinesReady, MachinesUpToDate,
+  RollingOut, ScalingUp, ScalingDown, Remediating, Deleting, Paused.
 - Deletion: waits for the Cluster's worker Machines to go, deletes the control-plane Machines
   (dropping their etcd hooks: the whole cluster goes), then drops the finalizer.
 """
@@ -739,6 +739,8 @@ class KubeadmControlPlaneReconciler:
         versions = [str(x["spec"]["version"]) for x in ms if (x.get("spec") or {}).get("version")]
         if versions:
             status["version"] = min(versions, key=_version_key)
+        status["versions"] = [{"version": v, "replicas": versions.count(v)}
+                              for v in sorted(set(versions), key=_version_key)]
         if kcp["metadata"].get("generation"):
             status["observedGeneration"] = kcp["metadata"]["generation"]
         initialized = self._initialized(s)
