@@ -64,13 +64,21 @@ from . import machines as m
 from . import types
 from .etcd import (
     EtcdEndpoints,
-    EtcdMember,
     EtcdMembership,
     EtcdTarget,
     EtcdUnavailable,
     GatewayEtcdMembership,
     can_remove,
 )
+from .state import (
+    State,
+    external_etcd,
+    initialized,
+    max_surge,
+    node_name,
+    owner_cluster,
+)
+from .status import update_status
 
 log = logs.get_logger(__name__)
 
@@ -89,77 +97,8 @@ class KubeadmControlPlaneOptions:
     concurrency: int = 10
 
 
-@dataclass
-class _State:
-    """What one reconcile learned, shared by the steps and the status summary."""
-    kcp: Object
-    cluster: Object
-    machines: list[Object]
-    outdated: dict[str, list[str]] = field(default_factory=dict)
-    node_ready: set[str] = field(default_factory=set)
-    members: list[EtcdMember] | None = None
-    leader: str | None = None
-    etcd_error: str = ""
-    target: EtcdTarget | None = None
-    waiting: str = ""
-
-    @property
-    def namespace(self) -> str:
-        return str(self.kcp["metadata"]["namespace"])
-
-    @property
-    def cluster_name(self) -> str:
-        return str(self.cluster["metadata"]["name"])
-
-    def member_of(self, machine: Object) -> EtcdMember | None:
-        node = _node_name(machine)
-        for member in self.members or []:
-            if member["name"] in (node, machine["metadata"]["name"]):
-                return member
-        return None
-
-    def healthy_members(self) -> set[str]:
-        out = set()
-        for machine in self.machines:
-            member = self.member_of(machine)
-            if member is not None and _healthy(machine, self.node_ready):
-                out.add(member["id"])
-        return out
-
-
 class NoLeaderCandidate(EtcdUnavailable):
     """The machine leads etcd and no other healthy member can take over."""
-
-
-def _node_name(machine: Object) -> str:
-    return str(((machine.get("status") or {}).get("nodeRef") or {}).get("name") or "")
-
-
-def _healthy(machine: Object, node_ready: set[str]) -> bool:
-    return (machine["metadata"]["name"] in node_ready and not m.is_deleting(machine)
-            and not conditions.is_false(machine, c.MACHINE_HEALTH_CHECK_SUCCEEDED_CONDITION))
-
-
-def _external_etcd(kcp: Object) -> bool:
-    spec = (kcp.get("spec") or {}).get("kubeadmConfigSpec") or {}
-    return bool(((spec.get("clusterConfiguration") or {}).get("etcd") or {}).get("external"))
-
-
-def _max_surge(kcp: Object) -> int:
-    strategy = ((kcp.get("spec") or {}).get("rollout") or {}).get("strategy") or {}
-    return 0 if str((strategy.get("rollingUpdate") or {}).get("maxSurge", 1)) == "0" else 1
-
-
-def _owner_cluster(kcp: Object) -> str | None:
-    for ref in kcp["metadata"].get("ownerReferences") or []:
-        if ref.get("kind") == "Cluster" and GVK(str(ref.get("apiVersion")), "").group == c.GROUP:
-            return str(ref["name"])
-    return None
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    core = version.lstrip("v").split("-")[0].split("+")[0]
-    return tuple(int(p) if p.isdigit() else 0 for p in core.split("."))
 
 
 class KubeadmControlPlaneReconciler:
@@ -200,7 +139,7 @@ class KubeadmControlPlaneReconciler:
         if cached is None:
             return Result()
         before, kcp = snapshot(cached), snapshot(cached)
-        cluster_name = _owner_cluster(kcp)
+        cluster_name = owner_cluster(kcp)
         cluster = self.clusters.get(cluster_name, req.namespace) if cluster_name else None
         if cluster is None:
             if m.is_deleting(kcp) and remove_finalizer(kcp, types.FINALIZER):
@@ -213,7 +152,7 @@ class KubeadmControlPlaneReconciler:
             return Result()
         machines = m.owned(self.machines.list(
             req.namespace, f"{c.CLUSTER_NAME_LABEL}={cluster_name}"), kcp)
-        state = _State(kcp, cluster, machines)
+        state = State(kcp, cluster, machines)
         if m.is_deleting(kcp):
             try:
                 return await self._reconcile_delete(state)
@@ -225,7 +164,7 @@ class KubeadmControlPlaneReconciler:
         try:
             return await self._reconcile(state)
         finally:
-            self._update_status(state)
+            update_status(state)
             await patch(self.client, before, kcp)
 
     async def _patch_if_present(self, before: Object, kcp: Object) -> None:
@@ -234,7 +173,7 @@ class KubeadmControlPlaneReconciler:
         except NotFound:
             pass
 
-    async def _reconcile(self, s: _State) -> Result:
+    async def _reconcile(self, s: State) -> Result:
         cluster_status = s.cluster.get("status") or {}
         if not (cluster_status.get("initialization") or {}).get("infrastructureProvisioned"):
             s.waiting = "Waiting for Cluster status.initialization.infrastructureProvisioned"
@@ -257,7 +196,7 @@ class KubeadmControlPlaneReconciler:
 
     # ------------------------------------------------------------------ certificates
 
-    async def _certificates(self, s: _State) -> None:
+    async def _certificates(self, s: State) -> None:
         spec = (s.kcp.get("spec") or {}).get("kubeadmConfigSpec") or {}
         days = int((spec.get("clusterConfiguration") or {}).get(
             "caCertificateValidityPeriodDays") or certs.DEFAULT_CA_VALIDITY_DAYS)
@@ -272,7 +211,7 @@ class KubeadmControlPlaneReconciler:
         conditions.set_condition(s.kcp, types.CERTIFICATES_AVAILABLE_CONDITION, "True",
                                  c.AVAILABLE_REASON)
 
-    async def _kubeconfig(self, s: _State) -> None:
+    async def _kubeconfig(self, s: State) -> None:
         name = c.kubeconfig_secret_name(s.cluster_name)
         try:
             secret = await self.client.get(*SECRET, name, s.namespace)
@@ -289,7 +228,7 @@ class KubeadmControlPlaneReconciler:
 
     # ------------------------------------------------------------------ observation
 
-    async def _observe(self, s: _State) -> None:
+    async def _observe(self, s: State) -> None:
         """Outdated machines, Nodes Ready in the workload cluster, etcd members and leader."""
         now = datetime.now(UTC)
         for machine in s.machines:
@@ -302,14 +241,14 @@ class KubeadmControlPlaneReconciler:
             reasons = m.outdated_reasons(machine, s.kcp, infra, config, now)
             if reasons:
                 s.outdated[machine["metadata"]["name"]] = reasons
-        if any(_node_name(x) for x in s.machines):
+        if any(node_name(x) for x in s.machines):
             try:
                 nodes = await self.remote.nodes(s.namespace, s.cluster_name)
             except RemoteUnavailable as e:
                 s.etcd_error = f"workload cluster unreachable: {e}"
             else:
                 for machine in s.machines:
-                    node = nodes.cache.get(_node_name(machine)) if _node_name(machine) else None
+                    node = nodes.cache.get(node_name(machine)) if node_name(machine) else None
                     if node is not None and any(
                             x.get("type") == "Ready" and x.get("status") == "True"
                             for x in (node.get("status") or {}).get("conditions") or []):
@@ -317,13 +256,13 @@ class KubeadmControlPlaneReconciler:
         if s.node_ready:
             s.kcp.setdefault("status", {}).setdefault("initialization", {})[
                 "controlPlaneInitialized"] = True
-        if _external_etcd(s.kcp):
+        if external_etcd(s.kcp):
             return
         endpoints = {}
         for machine in s.machines:
             url = self.endpoints.client_url(machine)
-            if _node_name(machine) and url:
-                endpoints[_node_name(machine)] = url
+            if node_name(machine) and url:
+                endpoints[node_name(machine)] = url
         s.target = EtcdTarget(s.namespace, s.cluster_name, endpoints)
         if not endpoints:
             return
@@ -333,14 +272,14 @@ class KubeadmControlPlaneReconciler:
         except EtcdUnavailable as e:
             s.members, s.etcd_error = None, str(e)
 
-    async def _forget_stale_members(self, s: _State) -> None:
+    async def _forget_stale_members(self, s: State) -> None:
         """Upstream's `reconcileEtcdMembers`: once every Machine has its Node and none is
         deleting, an etcd member that belongs to no Machine (a machine lost without its
         pre-terminate hook running) is removed, if quorum survives its removal."""
         if s.members is None or s.target is None or not s.machines or any(
-                m.is_deleting(x) or not _node_name(x) for x in s.machines):
+                m.is_deleting(x) or not node_name(x) for x in s.machines):
             return
-        known = {_node_name(x) for x in s.machines} | {x["metadata"]["name"] for x in s.machines}
+        known = {node_name(x) for x in s.machines} | {x["metadata"]["name"] for x in s.machines}
         for member in list(s.members):
             if not member["name"] or member["name"] in known:
                 continue  # unnamed: added by a joining machine that has not started yet
@@ -355,13 +294,9 @@ class KubeadmControlPlaneReconciler:
             s.members = [x for x in s.members if x["id"] != member["id"]]
             log.info("removed etcd member %s, which belongs to no Machine", member["name"])
 
-    def _initialized(self, s: _State) -> bool:
-        return bool(((s.kcp.get("status") or {}).get("initialization") or {}).get(
-            "controlPlaneInitialized"))
-
     # ------------------------------------------------------------------ etcd
 
-    async def _move_leader_off(self, s: _State, machine: Object) -> None:
+    async def _move_leader_off(self, s: State, machine: Object) -> None:
         member = s.member_of(machine)
         if member is None or s.target is None or s.leader != member["id"]:
             return
@@ -380,15 +315,15 @@ class KubeadmControlPlaneReconciler:
         log.info("moved etcd leadership from %s to %s", machine["metadata"]["name"],
                  candidates[0]["metadata"]["name"])
 
-    def _quorum_allows_removing(self, s: _State, machine: Object) -> bool:
-        if _external_etcd(s.kcp):
+    def _quorum_allows_removing(self, s: State, machine: Object) -> bool:
+        if external_etcd(s.kcp):
             return True
         member = s.member_of(machine)
         if member is None:
-            return s.members is not None or not _node_name(machine)
+            return s.members is not None or not node_name(machine)
         return can_remove([x["id"] for x in s.members or []], s.healthy_members(), member["id"])
 
-    async def _release_hooks(self, s: _State) -> Result | None:
+    async def _release_hooks(self, s: State) -> Result | None:
         """The pre-terminate hook: the Machine is drained and about to lose its infrastructure;
         take its etcd member out first (leadership moved off, quorum kept)."""
         waiting = False
@@ -398,7 +333,7 @@ class KubeadmControlPlaneReconciler:
                     types.PRE_TERMINATE_HOOK_CLEANUP_ANNOTATION not in annotations:
                 continue
             deleting = conditions.get_condition(machine, c.DELETING_CONDITION) or {}
-            if _node_name(machine) and deleting.get("reason") != \
+            if node_name(machine) and deleting.get("reason") != \
                     c.MACHINE_DELETING_WAITING_FOR_PRE_TERMINATE_HOOK_REASON:
                 waiting = True  # still draining
                 continue
@@ -412,8 +347,8 @@ class KubeadmControlPlaneReconciler:
                     return Result(requeue_after=WAIT)
                 s.members = [x for x in s.members or [] if x["id"] != member["id"]]
                 log.info("removed etcd member %s", member["name"])
-            elif member is None and _node_name(machine) and s.members is None \
-                    and not _external_etcd(s.kcp):
+            elif member is None and node_name(machine) and s.members is None \
+                    and not external_etcd(s.kcp):
                 s.waiting = f"cannot reach etcd to remove the member of " \
                             f"{machine['metadata']['name']}: {s.etcd_error}"
                 return Result(requeue_after=WAIT)
@@ -439,7 +374,7 @@ class KubeadmControlPlaneReconciler:
             except NotFound:
                 pass
 
-    async def _retry_allowed(self, s: _State, target: Object, now: datetime) -> int | None:
+    async def _retry_allowed(self, s: State, target: Object, now: datetime) -> int | None:
         """Upstream's `checkRetryLimits`: the retry count this remediation carries, or None
         (with OwnerRemediated saying why) when retryPeriod or maxRetry forbid it now."""
         previous = (target["metadata"].get("annotations") or {}).get(
@@ -471,13 +406,13 @@ class KubeadmControlPlaneReconciler:
             return None
         return retry_count + 1
 
-    def _remediation_refusal(self, s: _State, target: Object) -> tuple[str, str] | None:
+    def _remediation_refusal(self, s: State, target: Object) -> tuple[str, str] | None:
         others = [x for x in s.machines if x is not target]
         if len(s.machines) <= 1:
             return (types.CANNOT_BE_REMEDIATED_REASON,
                     "KubeadmControlPlane can't remediate if current replicas are less or equal "
                     "to 1")
-        if any(not _node_name(x) and not m.is_deleting(x) and not conditions.is_false(
+        if any(not node_name(x) and not m.is_deleting(x) and not conditions.is_false(
                 x, c.MACHINE_HEALTH_CHECK_SUCCEEDED_CONDITION) for x in others):
             return (types.REMEDIATION_DEFERRED_REASON,
                     "KubeadmControlPlane waiting for control plane Machine provisioning to "
@@ -492,14 +427,14 @@ class KubeadmControlPlaneReconciler:
                     "in etcd loosing quorum")
         return None
 
-    async def _remediate(self, s: _State) -> Result | None:
+    async def _remediate(self, s: State) -> Result | None:
         """Upstream's `reconcileUnhealthyMachines`; None lets the reconcile go on."""
         unhealthy = [x for x in s.machines
                      if conditions.is_false(x, c.MACHINE_HEALTH_CHECK_SUCCEEDED_CONDITION)
                      and conditions.is_false(x, c.MACHINE_OWNER_REMEDIATED_CONDITION)]
         if not unhealthy:
             return None
-        target = min(unhealthy, key=lambda x: (bool(_node_name(x)), m.created(x),
+        target = min(unhealthy, key=lambda x: (bool(node_name(x)), m.created(x),
                                                x["metadata"]["name"]))
         if m.is_deleting(target):
             return None
@@ -515,7 +450,7 @@ class KubeadmControlPlaneReconciler:
         if retry_count is None:
             return None
         name = target["metadata"]["name"]
-        if self._initialized(s):
+        if initialized(s):
             refusal = self._remediation_refusal(s, target)
             if refusal is not None:
                 await self._set_owner_remediated(target, *refusal)
@@ -546,7 +481,7 @@ class KubeadmControlPlaneReconciler:
 
     # ------------------------------------------------------------------ scaling
 
-    async def _scale(self, s: _State) -> Result:
+    async def _scale(self, s: State) -> Result:
         spec = s.kcp.get("spec") or {}
         desired = int(spec.get("replicas", 1))
         current = len(s.machines)
@@ -556,11 +491,11 @@ class KubeadmControlPlaneReconciler:
         if current == 0:
             await self._create_machine(s, init=True)
             return Result()
-        if not self._initialized(s):
+        if not initialized(s):
             s.waiting = "Waiting for the control plane to be initialized"
             return Result()
         if s.outdated:
-            if current < desired + _max_surge(s.kcp):
+            if current < desired + max_surge(s.kcp):
                 return await self._scale_up(s)
             return await self._scale_down(s, set(s.outdated))
         if current < desired:
@@ -569,11 +504,11 @@ class KubeadmControlPlaneReconciler:
             return await self._scale_down(s, set())
         return Result()
 
-    def _not_ready(self, s: _State, exclude: Object | None = None) -> list[str]:
+    def _not_ready(self, s: State, exclude: Object | None = None) -> list[str]:
         return sorted(x["metadata"]["name"] for x in s.machines
                       if x is not exclude and x["metadata"]["name"] not in s.node_ready)
 
-    async def _scale_up(self, s: _State) -> Result:
+    async def _scale_up(self, s: State) -> Result:
         not_ready = self._not_ready(s)
         if not_ready:
             s.waiting = "Waiting for Machines to have a Ready Node: " + ", ".join(not_ready)
@@ -581,7 +516,7 @@ class KubeadmControlPlaneReconciler:
         await self._create_machine(s, init=False)
         return Result()
 
-    async def _scale_down(self, s: _State, outdated: set[str]) -> Result:
+    async def _scale_down(self, s: State, outdated: set[str]) -> Result:
         victim = m.machine_to_delete(s.machines, outdated)
         if victim is None:
             return Result()
@@ -612,7 +547,7 @@ class KubeadmControlPlaneReconciler:
     def _machine_name(self, kcp: Object) -> str:
         return f"{kcp['metadata']['name']}-" + "".join(self.rng.choice(_RANDOM) for _ in range(5))
 
-    async def _create_machine(self, s: _State, *, init: bool) -> None:
+    async def _create_machine(self, s: State, *, init: bool) -> None:
         spec = s.kcp.get("spec") or {}
         template = spec.get("machineTemplate") or {}
         t_meta, t_spec = template.get("metadata") or {}, template.get("spec") or {}
@@ -699,7 +634,7 @@ class KubeadmControlPlaneReconciler:
 
     # ------------------------------------------------------------------ deletion
 
-    async def _reconcile_delete(self, s: _State) -> Result:
+    async def _reconcile_delete(self, s: State) -> Result:
         conditions.set_condition(s.kcp, types.DELETING_CONDITION, "True",
                                  types.WAITING_FOR_MACHINE_DELETION_REASON,
                                  f"Deleting {len(s.machines)} Machines")
@@ -724,118 +659,6 @@ class KubeadmControlPlaneReconciler:
         return Result()
 
     # ------------------------------------------------------------------ status
-
-    def _update_status(self, s: _State) -> None:
-        kcp, ms = s.kcp, s.machines
-        status = kcp.setdefault("status", {})
-        desired = int((kcp.get("spec") or {}).get("replicas", 1))
-        status["selector"] = (f"{c.CLUSTER_NAME_LABEL}={s.cluster_name},"
-                              f"{c.MACHINE_CONTROL_PLANE_LABEL}")
-        status["replicas"] = len(ms)
-        status["readyReplicas"] = sum(conditions.is_true(x, c.READY_CONDITION) for x in ms)
-        status["availableReplicas"] = sum(conditions.is_true(x, c.AVAILABLE_CONDITION)
-                                          for x in ms)
-        status["upToDateReplicas"] = sum(x["metadata"]["name"] not in s.outdated for x in ms)
-        versions = [str(x["spec"]["version"]) for x in ms if (x.get("spec") or {}).get("version")]
-        if versions:
-            status["version"] = min(versions, key=_version_key)
-        status["versions"] = [{"version": v, "replicas": versions.count(v)}
-                              for v in sorted(set(versions), key=_version_key)]
-        if kcp["metadata"].get("generation"):
-            status["observedGeneration"] = kcp["metadata"]["generation"]
-        initialized = self._initialized(s)
-        status.setdefault("initialization", {})["controlPlaneInitialized"] = initialized
-        conditions.set_condition(kcp, types.INITIALIZED_CONDITION,
-                                 "True" if initialized else "False",
-                                 types.INITIALIZED_REASON if initialized
-                                 else types.NOT_INITIALIZED_REASON,
-                                 "" if initialized else "Control plane not yet initialized")
-        self._etcd_condition(s)
-        healthy = bool(s.node_ready) and (
-            _external_etcd(kcp) or conditions.is_true(kcp, types.ETCD_CLUSTER_HEALTHY_CONDITION))
-        conditions.set_condition(kcp, c.AVAILABLE_CONDITION,
-                                 "True" if initialized and healthy else "False",
-                                 c.AVAILABLE_REASON if initialized and healthy
-                                 else c.NOT_AVAILABLE_REASON,
-                                 "" if initialized and healthy else
-                                 (s.waiting or s.etcd_error or "Control plane not available"))
-        self._aggregate(kcp, ms, c.MACHINES_READY_CONDITION, c.READY_CONDITION,
-                        (c.READY_REASON, c.NOT_READY_REASON, c.READY_UNKNOWN_REASON))
-        outdated = sorted(s.outdated)
-        if not ms:
-            conditions.set_condition(kcp, c.MACHINES_UP_TO_DATE_CONDITION, "True",
-                                     c.NO_REPLICAS_REASON)
-        elif outdated:
-            conditions.set_condition(kcp, c.MACHINES_UP_TO_DATE_CONDITION, "False",
-                                     c.NOT_UP_TO_DATE_REASON,
-                                     "Machines not up-to-date: " + ", ".join(outdated))
-        else:
-            conditions.set_condition(kcp, c.MACHINES_UP_TO_DATE_CONDITION, "True",
-                                     c.UP_TO_DATE_REASON)
-        if outdated:
-            reasons = sorted({r for rs in s.outdated.values() for r in rs})
-            conditions.set_condition(kcp, c.ROLLING_OUT_CONDITION, "True", c.ROLLING_OUT_REASON,
-                                     f"Rolling out {len(outdated)} not up-to-date replicas: "
-                                     + "; ".join(reasons))
-        else:
-            conditions.set_condition(kcp, c.ROLLING_OUT_CONDITION, "False",
-                                     c.NOT_ROLLING_OUT_REASON)
-        up, down = len(ms) < desired, len(ms) > desired
-        conditions.set_condition(
-            kcp, c.SCALING_UP_CONDITION, "True" if up else "False",
-            c.SCALING_UP_REASON if up else c.NOT_SCALING_UP_REASON,
-            (f"Scaling up from {len(ms)} to {desired} replicas" +
-             (f" is blocked because: {s.waiting}" if s.waiting else "")) if up else "")
-        conditions.set_condition(
-            kcp, c.SCALING_DOWN_CONDITION, "True" if down else "False",
-            c.SCALING_DOWN_REASON if down else c.NOT_SCALING_DOWN_REASON,
-            (f"Scaling down from {len(ms)} to {desired} replicas" +
-             (f" is blocked because: {s.waiting}" if s.waiting else "")) if down else "")
-        remediating = sorted(x["metadata"]["name"] for x in ms if conditions.is_false(
-            x, c.MACHINE_OWNER_REMEDIATED_CONDITION))
-        conditions.set_condition(
-            kcp, c.REMEDIATING_CONDITION, "True" if remediating else "False",
-            c.REMEDIATING_REASON if remediating else c.NOT_REMEDIATING_REASON,
-            ("Remediating " + ", ".join(remediating)) if remediating else "")
-        conditions.set_condition(kcp, types.DELETING_CONDITION, "False", c.NOT_DELETING_REASON)
-
-    def _etcd_condition(self, s: _State) -> None:
-        if _external_etcd(s.kcp):
-            conditions.delete_condition(s.kcp, types.ETCD_CLUSTER_HEALTHY_CONDITION)
-            return
-        if s.members is None:
-            reason = types.CONNECTION_DOWN_REASON if s.etcd_error else types.HEALTH_UNKNOWN_REASON
-            conditions.set_condition(s.kcp, types.ETCD_CLUSTER_HEALTHY_CONDITION, "Unknown",
-                                     reason, s.etcd_error or "No etcd member reported yet")
-            return
-        healthy = s.healthy_members()
-        names = {mm["id"]: mm["name"] for mm in s.members}
-        unhealthy = sorted(names[i] for i in names if i not in healthy)
-        if unhealthy or s.leader is None:
-            message = ("Members not healthy: " + ", ".join(unhealthy)) if unhealthy \
-                else "etcd has no leader"
-            conditions.set_condition(s.kcp, types.ETCD_CLUSTER_HEALTHY_CONDITION, "False",
-                                     types.NOT_HEALTHY_REASON, message)
-        else:
-            conditions.set_condition(s.kcp, types.ETCD_CLUSTER_HEALTHY_CONDITION, "True",
-                                     types.HEALTHY_REASON)
-
-    @staticmethod
-    def _aggregate(kcp: Object, ms: list[Object], type_: str, source: str,
-                   reasons: tuple[str, str, str]) -> None:
-        if not ms:
-            conditions.set_condition(kcp, type_, "True", c.NO_REPLICAS_REASON)
-            return
-        false = sorted(x["metadata"]["name"] for x in ms if conditions.is_false(x, source))
-        true = [x for x in ms if conditions.is_true(x, source)]
-        if false:
-            conditions.set_condition(kcp, type_, "False", reasons[1],
-                                     f"{source} is False on: " + ", ".join(false))
-        elif len(true) == len(ms):
-            conditions.set_condition(kcp, type_, "True", reasons[0])
-        else:
-            conditions.set_condition(kcp, type_, "Unknown", reasons[2],
-                                     f"{source} not yet reported on some Machines")
 
     async def aclose(self) -> None:
         await self.remote.aclose()
