@@ -16,6 +16,8 @@ Contract (`run(root)`, a daemon started by ``kubeadm init``/``join``; configurat
 - on control-plane machines it also runs `nodelifecycle.reconcile` (Nodes whose Lease is older
   than 40 s become Ready=Unknown, as kube-controller-manager does) and
   `signer.sign_pending` (node client certificates for joining workers) every `CONTROL_LOOP` s.
+- runs the static Pods of ``/etc/kubernetes/manifests`` as processes (`staticpods`), as the
+  real kubelet runs a kubeadm control plane's components; they stop with the kubelet.
 - API errors are logged and retried on the next tick; the loop never exits on its own.
 """
 
@@ -31,6 +33,7 @@ from typing import Any, Final, TypedDict
 from shipyard.apimachinery.errors import AlreadyExists, Conflict, NotFound
 from shipyard.client import Client
 from shipyard.node.machine import rooted
+from shipyard.node.staticpods import StaticPods
 
 log = logging.getLogger(__name__)
 
@@ -172,14 +175,24 @@ async def renew_lease(client: Client, name: str) -> None:
 
 async def run(root: Path) -> None:
     """The kubelet's main loop (see the module doc)."""
-    from shipyard.node import nodelifecycle, signer
-
     config = load_config(root)
     kubeconfig = rooted(root, config["kubeconfig"])
+    static_pods = StaticPods(root)
+    try:  # on SIGTERM `shipyard node kubelet` exits and asyncio cancels this: pods stop too
+        await _loop(root, config, kubeconfig, static_pods)
+    finally:
+        await asyncio.to_thread(static_pods.stop)
+
+
+async def _loop(root: Path, config: KubeletConfig, kubeconfig: Path,
+                static_pods: StaticPods) -> None:
+    from shipyard.node import nodelifecycle, signer
+
     loop = asyncio.get_running_loop()
     next_heartbeat = 0.0
     async with Client.from_kubeconfig(kubeconfig, request_timeout=10.0) as client:
         while True:
+            await asyncio.to_thread(static_pods.sync)
             if loop.time() >= next_heartbeat:
                 try:
                     await heartbeat(client, config)
