@@ -129,3 +129,21 @@ def test_a_bad_manifest_is_reported_and_the_others_still_run(
     assert until(lambda: lines(out)) == [["ok"]]
     assert pods.errors["bad.yaml"] == "bad.yaml: not a v1 Pod"
     assert "'no-such-binary-here' not found" in pods.errors["nocmd.yaml"]
+
+
+def test_downward_api_env_and_var_expansion(tmp_path: Path) -> None:
+    pods = StaticPods(tmp_path / "root", node_name="cp-0", host_ip="127.77.0.5")
+    pods.manifests.mkdir(parents=True)
+    out = tmp_path / "out.txt"
+    manifest = pod("ctl", ["--master=https://$(HOST_IP):6443", "$(NODE)", "$$(HOST_IP)",
+                           "$(UNKNOWN)"], out=out)
+    manifest["spec"]["containers"][0]["env"] += [
+        {"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
+    (pods.manifests / "ctl.yaml").write_text(yaml.safe_dump(manifest))
+    try:
+        pods.sync()
+        (argv,) = until(lambda: lines(out))
+    finally:
+        pods.stop()
+    assert argv == ["--master=https://127.77.0.5:6443", "cp-0", "$(HOST_IP)", "$(UNKNOWN)"]

@@ -83,12 +83,15 @@ async def run(
     infrastructure: list[str] | None = None,
     bootstrap: list[str] | None = None,
     control_plane: list[str] | None = None,
+    master: str | None = None,
 ) -> None:
     from shipyard.cli.providers import RunContext
     from shipyard.client import Client
     from shipyard.runtime import LeaderElectionConfig, Manager, serve_metrics
 
     client = Client.from_kubeconfig(kubeconfig)
+    if master:
+        client.config.server = master.rstrip("/")
     ctx = RunContext(boot_delay=boot_delay, workload_dir=workload_dir)
     metrics_runner = None
     try:
@@ -144,6 +147,9 @@ async def run(
               help="Infrastructure providers to run (default: those `shipyard init` recorded).")
 @click.option("-b", "--bootstrap", multiple=True, help="Bootstrap providers to run.")
 @click.option("-c", "--control-plane", multiple=True, help="Control-plane providers to run.")
+@click.option("--master", default=None,
+              help="The API server's URL, overriding the kubeconfig's (kube-controller-"
+                   "manager's --master): a control-plane machine's own API server.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 def controllers(
@@ -158,6 +164,7 @@ def controllers(
     infrastructure: tuple[str, ...],
     bootstrap: tuple[str, ...],
     control_plane: tuple[str, ...],
+    master: str | None,
     log_level: str,
 ) -> None:
     """Run Cluster API's controllers and the in-memory provider against a management cluster."""
@@ -176,7 +183,7 @@ def controllers(
         metrics_address=metrics_bind_address, boot_delay=boot_delay, workload_dir=workload_dir,
         lease_duration=leader_elect_lease_duration,
         infrastructure=_names(infrastructure), bootstrap=_names(bootstrap),
-        control_plane=_names(control_plane),
+        control_plane=_names(control_plane), master=master,
     ))
 
 

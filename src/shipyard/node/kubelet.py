@@ -177,7 +177,7 @@ async def run(root: Path) -> None:
     """The kubelet's main loop (see the module doc)."""
     config = load_config(root)
     kubeconfig = rooted(root, config["kubeconfig"])
-    static_pods = StaticPods(root)
+    static_pods = StaticPods(root, node_name=config["nodeName"], host_ip=config["address"])
     try:  # on SIGTERM `shipyard node kubelet` exits and asyncio cancels this: pods stop too
         await _loop(root, config, kubeconfig, static_pods)
     finally:

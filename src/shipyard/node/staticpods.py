@@ -13,7 +13,10 @@ Contract (`StaticPods(root).sync()`, called by the kubelet every few seconds; `s
   `shipyard` runs this Shipyard (`python -m shipyard.cli ...`); others are looked up on PATH.
 - Paths: a container sees its `volumeMounts`; an argument (or `--flag=value` value) under a
   mountPath is rewritten to the volume's `hostPath.path` inside the machine's root, so
-  `/etc/kubernetes/admin.conf` means the machine's own file. `env` values are passed as given.
+  `/etc/kubernetes/admin.conf` means the machine's own file. `env` values are passed as given,
+  or from the downward API (`valueFrom.fieldRef`: `status.hostIP`, `status.podIP`,
+  `spec.nodeName`, `metadata.name`, `metadata.namespace`); `$(VAR)` in command and args expands
+  to the container's env as the kubelet does (`$$` escapes, unknown names stay as written).
 - `restartPolicy` Always (the default for static pods): a container that exits is restarted
   after a back-off doubling from 1 s to 60 s, reset after it ran 60 s. OnFailure restarts only
   on a non-zero exit; Never runs it once.
@@ -116,9 +119,10 @@ def _rewrite(arg: str, mounts: list[tuple[str, str]]) -> str:
     return f"{flag}={value}" if sep else value
 
 
-def container_argv(root: Path, spec: dict[str, Any], container: dict[str, Any]) -> list[str]:
-    words = [str(w) for w in [*(container.get("command") or []),
-                              *(container.get("args") or [])]]
+def container_argv(root: Path, spec: dict[str, Any], container: dict[str, Any],
+                   env: dict[str, str] | None = None) -> list[str]:
+    words = [expand(str(w), env or {}) for w in [*(container.get("command") or []),
+                                                 *(container.get("args") or [])]]
     if not words:
         raise ManifestError(f"container {container.get('name')!r} has no command")
     mounts = _mounts(root, spec, container)
@@ -131,9 +135,46 @@ def container_argv(root: Path, spec: dict[str, Any], container: dict[str, Any]) 
     return [found, *words[1:]]
 
 
+def expand(word: str, env: dict[str, str]) -> str:
+    """The kubelet's `$(VAR)` expansion of command and args."""
+    out: list[str] = []
+    i = 0
+    while i < len(word):
+        if word.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif word.startswith("$(", i) and ")" in word[i + 2:]:
+            end = word.index(")", i + 2)
+            name = word[i + 2:end]
+            out.append(env[name] if name in env else word[i:end + 1])
+            i = end + 1
+        else:
+            out.append(word[i])
+            i += 1
+    return "".join(out)
+
+
+def container_env(container: dict[str, Any], fields: dict[str, str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for entry in container.get("env") or []:
+        name = entry.get("name")
+        if not name:
+            continue
+        ref = ((entry.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+        if ref is not None:
+            if ref not in fields:
+                raise ManifestError(f"env {name}: fieldRef {ref!r} is not supported")
+            env[str(name)] = fields[ref]
+        else:
+            env[str(name)] = expand(str(entry.get("value", "")), env)
+    return env
+
+
 class StaticPods:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, node_name: str = "", host_ip: str = "") -> None:
         self.root = Path(root)
+        self.node_name = node_name
+        self.host_ip = host_ip
         self.pods: dict[str, Pod] = {}
         self.errors: dict[str, str] = {}
 
@@ -183,13 +224,16 @@ class StaticPods:
         restart = str(spec.get("restartPolicy") or "Always")
         grace = min(float(spec.get("terminationGracePeriodSeconds", GRACE_MAX)), GRACE_MAX)
         pod = Pod(key, digest, grace)
+        fields = {"status.hostIP": self.host_ip, "status.podIP": self.host_ip,
+                  "spec.nodeName": self.node_name,
+                  "metadata.name": str(meta.get("name") or path.stem),
+                  "metadata.namespace": str(meta.get("namespace") or "kube-system")}
         for container in spec["containers"]:
             name = str(container.get("name") or "main")
-            env = {str(e["name"]): str(e.get("value", "")) for e in container.get("env") or []
-                   if e.get("name")}
+            env = container_env(container, fields)
             log_path = rooted(self.root, f"{LOG_DIR}/{key}/{name}.log")
-            pod.containers.append(Container(name, container_argv(self.root, spec, container),
-                                            env, log_path, restart))
+            pod.containers.append(Container(
+                name, container_argv(self.root, spec, container, env), env, log_path, restart))
         return pod
 
     def _tend(self, pod: Pod, c: Container, now: float) -> None:
