@@ -53,21 +53,27 @@ def member_list(endpoint: str) -> list[dict[str, Any]]:
     return members
 
 
-def member_add(endpoints: list[str], peer: str) -> list[dict[str, Any]]:
+def member_add(endpoints: list[str], peer: str, timeout: float = 60.0) -> list[dict[str, Any]]:
     """Add ``peer`` through the first endpoint that answers; the members after the change.
-    Adding a peer that is already a member (a retried join) returns the list unchanged."""
-    last: Exception | None = None
-    for endpoint in endpoints:
-        try:
-            members = member_list(endpoint)
-            if any(peer in (m.get("peerURLs") or []) for m in members):
-                return members
-            added: list[dict[str, Any]] = _post(endpoint, "/v3/cluster/member/add",
-                                                {"peerURLs": [peer]}).get("members") or []
-            return added
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            last = e
-    raise EtcdError(f"cannot add etcd member {peer} through {endpoints}: {last}")
+    Adding a peer that is already a member (a retried join) returns the list unchanged. etcd
+    refuses to reconfigure until every member has been connected a few seconds (its strict
+    reconfiguration check, 503): like kubeadm, retry until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last: Exception | None = None
+        for endpoint in endpoints:
+            try:
+                members = member_list(endpoint)
+                if any(peer in (m.get("peerURLs") or []) for m in members):
+                    return members
+                added: list[dict[str, Any]] = _post(endpoint, "/v3/cluster/member/add",
+                                                    {"peerURLs": [peer]}).get("members") or []
+                return added
+            except (urllib.error.URLError, OSError, ValueError) as e:
+                last = e
+        if time.monotonic() > deadline:
+            raise EtcdError(f"cannot add etcd member {peer} through {endpoints}: {last}")
+        time.sleep(1.0)
 
 
 def healthy(url: str) -> bool:

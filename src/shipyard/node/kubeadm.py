@@ -448,7 +448,7 @@ def join(root: Path, config_path: str, control_plane: bool = False,
                               min(timeout, TIMEOUT))
     registration = join_config.get("nodeRegistration") or {}
     name = node_name(machine, registration)
-    control_plane = control_plane or bool(join_config.get("controlPlane"))
+    control_plane = control_plane or join_config.get("controlPlane") is not None
     bootstrap_conf = rooted(root, "/etc/kubernetes/bootstrap-kubelet.conf")
     write_private(bootstrap_conf, bootstrap_kubeconfig(server, ca_pem, token))
     cluster, etcd_urls = asyncio.run(_cluster_facts(bootstrap_conf))

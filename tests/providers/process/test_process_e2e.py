@@ -11,7 +11,9 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import random
+import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -49,7 +51,7 @@ def all_crds(capi: Server) -> Iterator[Server]:
     api.pool.clear()
 
 
-def quick_start(name: str, workers: int) -> list[dict[str, Any]]:
+def quick_start(name: str, workers: int, control_plane: int = 1) -> list[dict[str, Any]]:
     infra = {"apiGroup": types.GROUP}
     return [
         {"apiVersion": V2, "kind": "Cluster", "metadata": {"name": name},
@@ -62,7 +64,7 @@ def quick_start(name: str, workers: int) -> list[dict[str, Any]]:
          "spec": {}},
         {"apiVersion": kcp_types.API_VERSION, "kind": "KubeadmControlPlane",
          "metadata": {"name": f"{name}-control-plane"},
-         "spec": {"replicas": 1, "version": "v1.33.0",
+         "spec": {"replicas": control_plane, "version": "v1.33.0",
                   "machineTemplate": {"spec": {"infrastructureRef": {
                       **infra, "kind": "ProcessMachineTemplate",
                       "name": f"{name}-control-plane"}}},
@@ -208,3 +210,43 @@ async def test_quick_start_cluster_nodes_ready_then_deleted_without_trace(
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or \
             Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+async def test_three_control_plane_machines_survive_losing_one(
+        all_crds: Server, namespace: str, controllers: process.ProcessProvider,
+        tmp_path: Path) -> None:
+    mgmt = all_crds.kubeconfig
+    manifests = "---\n".join(yaml.safe_dump(m) for m in quick_start("w3", 0, 3))
+    await asyncio.to_thread(kubectl, mgmt, "apply", "-n", namespace, "-f", "-", stdin=manifests)
+    workload = tmp_path / "w3.kubeconfig"
+
+    async def three_ready() -> list[dict[str, Any]] | None:
+        out = await asyncio.to_thread(kubectl, mgmt, "get", "-n", namespace, "machines",
+                                      "-o", "json")
+        machines: list[dict[str, Any]] = json.loads(out)["items"]
+        if len(machines) != 3 or not all((m.get("status") or {}).get("nodeRef")
+                                         for m in machines):
+            return None
+        secret = json.loads(await asyncio.to_thread(
+            kubectl, mgmt, "get", "-n", namespace, "secret", "w3-kubeconfig", "-o", "json"))
+        workload.write_bytes(base64.b64decode(secret["data"]["value"]))
+        return machines
+
+    try:
+        machines = await eventually(three_ready, "3 control-plane Machines with Nodes",
+                                    timeout=90)
+    except AssertionError as e:
+        state = await asyncio.to_thread(diagnose, mgmt, namespace, controllers)
+        raise AssertionError(f"{e}\n{state}") from None
+    first = sorted(machines, key=lambda m: m["metadata"]["creationTimestamp"])[0]
+    pid = controllers.supervisor.pid(namespace, first["spec"]["infrastructureRef"]["name"])
+    assert pid is not None
+    os.killpg(pid, signal.SIGKILL)
+    # The endpoint keeps answering from the two machines left (etcd keeps quorum).
+    try:
+        nodes = json.loads(await asyncio.to_thread(kubectl, workload, "get", "nodes", "-o",
+                                                   "json"))["items"]
+    except AssertionError as e:
+        state = await asyncio.to_thread(diagnose, mgmt, namespace, controllers)
+        raise AssertionError(f"{e}\n{state}") from None
+    assert len(nodes) == 3
