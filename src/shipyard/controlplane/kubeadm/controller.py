@@ -17,7 +17,8 @@ Contract, per reconcile of a KCP (plain dicts, one patch at the end):
   domains.
 - One operation at a time: nothing is created or deleted while a Machine is deleting, and a
   Machine is added only when every existing one has a Ready Node in the workload cluster
-  (read through `RemoteClusters`; Node events wake the KCP).
+  (read through `RemoteClusters`; Node events wake the KCP) and, with stacked etcd, etcd
+  answers, has a leader and every member has started.
 - Order per reconcile: release pre-terminate hooks of deleting Machines (move etcd leadership
   off, remove the etcd member when quorum survives), remediate, then roll out (outdated
   Machines, `machines.outdated_reasons`: with maxSurge 1 scale up to replicas+1 then remove an
@@ -513,8 +514,27 @@ class KubeadmControlPlaneReconciler:
         if not_ready:
             s.waiting = "Waiting for Machines to have a Ready Node: " + ", ".join(not_ready)
             return Result(requeue_after=WAIT)
+        unstable = self._etcd_unstable(s)
+        if unstable:
+            s.waiting = unstable
+            return Result(requeue_after=WAIT)
         await self._create_machine(s, init=False)
         return Result()
+
+    def _etcd_unstable(self, s: State) -> str:
+        """Upstream's preflight before a join: a stacked etcd must answer, have a leader and
+        every member started (a member added by a joining machine has no name until its etcd
+        runs), so the next machine's join does not meet a cluster still reconfiguring."""
+        if external_etcd(s.kcp) or s.target is None or not s.target.endpoints:
+            return ""
+        if s.members is None:
+            return f"Waiting for etcd to answer: {s.etcd_error}"
+        if s.leader is None:
+            return "Waiting for etcd to elect a leader"
+        unstarted = [x["id"] for x in s.members if not x["name"]]
+        if unstarted:
+            return "Waiting for etcd members to start: " + ", ".join(unstarted)
+        return ""
 
     async def _scale_down(self, s: State, outdated: set[str]) -> Result:
         victim = m.machine_to_delete(s.machines, outdated)
