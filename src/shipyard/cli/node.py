@@ -97,7 +97,8 @@ def _stop_machine() -> None:
             break
         if pid == 0:
             time.sleep(0.05)
-    os.killpg(pgid, signal.SIGKILL) if _others_alive(pgid) else None
+    if _others_alive(pgid):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def _others_alive(pgid: int) -> bool:

@@ -259,9 +259,18 @@ async def upload(admin_conf: Path, server: str, ca_pem: bytes, cluster_config: d
                 await _create_or_replace(client, _token_secret(token))
 
 
+def extra_arg(component: dict[str, Any] | None, name: str) -> str | None:
+    """A component's ``extraArgs`` value (v1beta4 list of {name, value} or v1beta3 map)."""
+    args = (component or {}).get("extraArgs") or {}
+    if isinstance(args, list):
+        args = {a.get("name"): a.get("value") for a in args if isinstance(a, dict)}
+    value = args.get(name)
+    return None if value is None else str(value)
+
+
 def _kubelet_config(machine: MachineInfo, name: str, registration: dict[str, Any],
-                    version: str, control_plane: bool,
-                    annotations: dict[str, str]) -> kubelet.KubeletConfig:
+                    version: str, control_plane: bool, annotations: dict[str, str],
+                    cluster: dict[str, Any] | None = None) -> kubelet.KubeletConfig:
     args = registration.get("kubeletExtraArgs") or {}
     if isinstance(args, list):
         args = {a.get("name"): a.get("value") for a in args}
@@ -274,11 +283,15 @@ def _kubelet_config(machine: MachineInfo, name: str, registration: dict[str, Any
     if taints is None:
         taints = ([{"key": kubelet.CONTROL_PLANE_LABEL, "effect": "NoSchedule"}]
                   if control_plane else [])
-    return {"nodeName": name, "providerID": machine["providerID"],
-            "address": machine["address"], "hostname": machine["hostname"],
-            "kubeconfig": KUBELET_CONF, "kubeletVersion": version or "v0.0.0",
-            "controlPlane": control_plane, "labels": labels, "taints": list(taints),
-            "annotations": annotations}
+    config: kubelet.KubeletConfig = {
+        "nodeName": name, "providerID": machine["providerID"], "address": machine["address"],
+        "hostname": machine["hostname"], "kubeconfig": KUBELET_CONF,
+        "kubeletVersion": version or "v0.0.0", "controlPlane": control_plane, "labels": labels,
+        "taints": list(taints), "annotations": annotations}
+    grace = extra_arg((cluster or {}).get("controllerManager"), "node-monitor-grace-period")
+    if control_plane and grace:
+        config["nodeMonitorGracePeriodSeconds"] = parse_duration(grace, 40.0)
+    return config
 
 
 def _bring_up_control_plane(root: Path, machine: MachineInfo, name: str, ca: KeyPair,
@@ -330,12 +343,13 @@ def init(root: Path, config_path: str) -> None:
                        list(init_config.get("bootstrapTokens") or [])))
     _start_node(root, machine, name, cluster_name, server, ca, registration,
                 str(cluster.get("kubernetesVersion") or ""), True,
-                {etcdmember.CLIENT_URLS_ANNOTATION: etcd_url})
+                {etcdmember.CLIENT_URLS_ANNOTATION: etcd_url}, cluster=cluster)
 
 
 def _start_node(root: Path, machine: MachineInfo, name: str, cluster_name: str, server: str,
                 ca: KeyPair, registration: dict[str, Any], version: str, control_plane: bool,
-                annotations: dict[str, str], credentials: KeyPair | None = None) -> None:
+                annotations: dict[str, str], credentials: KeyPair | None = None,
+                cluster: dict[str, Any] | None = None) -> None:
     pair = credentials or signer.issue(ca, name)
     kubelet_conf = rooted(root, KUBELET_CONF)
     write_private(kubelet_conf, kubeconfig_with_cert(
@@ -345,7 +359,7 @@ def _start_node(root: Path, machine: MachineInfo, name: str, cluster_name: str, 
         ca_file.parent.mkdir(parents=True, exist_ok=True)
         ca_file.write_bytes(ca.cert)
     start_kubelet(root, _kubelet_config(machine, name, registration, version, control_plane,
-                                        annotations))
+                                        annotations, cluster))
     asyncio.run(wait_for_node(kubelet_conf, name, root))
 
 
@@ -485,7 +499,7 @@ def join(root: Path, config_path: str, control_plane: bool = False,
                                        initial, "existing")
     write_private(rooted(root, ADMIN_CONF), kubeconfigs.generate(cluster_name, server, ca))
     _start_node(root, machine, name, cluster_name, server, ca, registration, version, True,
-                {etcdmember.CLIENT_URLS_ANNOTATION: etcd_url})
+                {etcdmember.CLIENT_URLS_ANNOTATION: etcd_url}, cluster=cluster)
     bootstrap_conf.unlink(missing_ok=True)
 
 

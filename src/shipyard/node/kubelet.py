@@ -28,7 +28,7 @@ import datetime
 import json
 import logging
 from pathlib import Path
-from typing import Any, Final, TypedDict
+from typing import Any, Final, NotRequired, TypedDict
 
 from shipyard.apimachinery.errors import AlreadyExists, Conflict, NotFound
 from shipyard.client import Client
@@ -56,6 +56,7 @@ class KubeletConfig(TypedDict):
     labels: dict[str, str]
     taints: list[dict[str, Any]]
     annotations: dict[str, str]
+    nodeMonitorGracePeriodSeconds: NotRequired[float]
 
 
 def save_config(root: Path, config: KubeletConfig) -> None:
@@ -188,6 +189,8 @@ async def _loop(root: Path, config: KubeletConfig, kubeconfig: Path,
                 static_pods: StaticPods) -> None:
     from shipyard.node import nodelifecycle, signer
 
+    grace = datetime.timedelta(seconds=config.get("nodeMonitorGracePeriodSeconds")
+                               or nodelifecycle.GRACE_PERIOD.total_seconds())
     loop = asyncio.get_running_loop()
     next_heartbeat = 0.0
     async with Client.from_kubeconfig(kubeconfig, request_timeout=10.0) as client:
@@ -202,7 +205,7 @@ async def _loop(root: Path, config: KubeletConfig, kubeconfig: Path,
                     next_heartbeat = loop.time() + 1.0
             if config["controlPlane"]:
                 try:
-                    await nodelifecycle.reconcile(client)
+                    await nodelifecycle.reconcile(client, grace=grace)
                     await signer.sign_pending(client, root)
                 except Exception as e:  # a daemon: log, retry next tick
                     log.warning("control-plane loop failed: %s", e)

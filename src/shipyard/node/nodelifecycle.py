@@ -8,7 +8,9 @@ a Shipyard workload control plane has none, so every control-plane kubelet runs 
 
 Contract, as upstream's monitorNodeHealth with the default grace period (40 s): a Node whose
 Lease ``kube-node-lease/<node>`` (or, without one, its Ready ``lastHeartbeatTime``) is older
-than `GRACE_PERIOD` gets every condition the kubelet posted set to ``Unknown`` with reason
+than the grace period (`GRACE_PERIOD`, or kube-controller-manager's
+``--node-monitor-grace-period`` from the ClusterConfiguration's ``controllerManager.extraArgs``)
+gets every condition the kubelet posted set to ``Unknown`` with reason
 ``NodeStatusUnknown`` and message "Kubelet stopped posting node status.", and the taints
 ``node.kubernetes.io/unreachable`` NoSchedule and NoExecute. A Node Ready=True again (its
 kubelet came back) loses those taints.
@@ -58,7 +60,8 @@ def _unreachable_taints(now: str) -> list[dict[str, Any]]:
             {"key": UNREACHABLE_TAINT, "effect": "NoExecute", "timeAdded": now}]
 
 
-async def reconcile(client: Client, now: datetime.datetime | None = None) -> None:
+async def reconcile(client: Client, now: datetime.datetime | None = None,
+                    grace: datetime.timedelta = GRACE_PERIOD) -> None:
     now = now or datetime.datetime.now(datetime.UTC)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     leases = {lease["metadata"]["name"]: lease for lease in
@@ -70,7 +73,7 @@ async def reconcile(client: Client, now: datetime.datetime | None = None) -> Non
         taints = (node.get("spec") or {}).get("taints") or []
         tainted = any(t.get("key") == UNREACHABLE_TAINT for t in taints)
         try:
-            if seen is not None and now - seen > GRACE_PERIOD:
+            if seen is not None and now - seen > grace:
                 if ready_status(node) != "Unknown":
                     for condition in node["status"]["conditions"]:
                         condition.update(status="Unknown", reason=UNKNOWN_REASON,
