@@ -56,15 +56,18 @@ class Env:
             return None
 
 
-@pytest.fixture
-async def env(process_crds: Server, namespace: str, tmp_path: Path) -> AsyncIterator[Env]:
-    kube = Client.from_kubeconfig(process_crds.kubeconfig)
+@contextlib.asynccontextmanager
+async def running(server: Server, namespace: str, data_dir: Path, prefix: str,
+                  cleanup: bool = True) -> AsyncIterator[Env]:
+    """The core Cluster and Machine controllers and the process provider on one Manager;
+    ``cleanup`` removes every machine after the manager stopped."""
+    kube = Client.from_kubeconfig(server.kubeconfig)
     options = core.Options()
     mgr = await core.build(kube, namespace=namespace, options=options, setups=CORE,
                            metrics=Metrics(CollectorRegistry()), graceful_shutdown_timeout=5,
                            informer_options={"backoff_initial": 0.05})
-    provider = await process.setup(mgr, process.ProcessOptions(
-        data_dir=tmp_path / "process", address_prefix=f"127.{random.randint(100, 250)}"))
+    provider = await process.setup(mgr, process.ProcessOptions(data_dir=data_dir,
+                                                               address_prefix=prefix))
     task = asyncio.create_task(mgr.run())
     try:
         yield Env(kube, namespace, provider)
@@ -72,13 +75,21 @@ async def env(process_crds: Server, namespace: str, tmp_path: Path) -> AsyncIter
         mgr.stop()
         with contextlib.suppress(Exception):
             await task
-        for machine_dir in (tmp_path / "process" / "machines").glob("*/*"):
-            # whatever a failed test left running
-            await asyncio.to_thread(provider.supervisor.remove, machine_dir.parent.name,
-                                    machine_dir.name)
+        if cleanup:
+            for machine_dir in (data_dir / "machines").glob("*/*"):
+                # whatever a failed test left running
+                await asyncio.to_thread(provider.supervisor.remove, machine_dir.parent.name,
+                                        machine_dir.name)
         await options.aclose()
         await provider.aclose()
         await kube.close()
+
+
+@pytest.fixture
+async def env(process_crds: Server, namespace: str, tmp_path: Path) -> AsyncIterator[Env]:
+    async with running(process_crds, namespace, tmp_path / "process",
+                       f"127.{random.randint(100, 250)}") as e:
+        yield e
 
 
 def _user_data(runcmd: list[str]) -> dict[str, Any]:
@@ -183,3 +194,41 @@ async def test_failed_boot_and_killed_machine_are_conditions(env: Env) -> None:
     await eventually(exited, "ProcessMachine ProcessExited", timeout=30)
     assert supervisor.pid(env.namespace, "p2-ok") == pid  # not restarted
     assert not supervisor.alive(env.namespace, "p2-ok")
+
+
+async def test_machines_and_endpoint_survive_a_controller_restart(
+        process_crds: Server, namespace: str, tmp_path: Path) -> None:
+    data_dir, prefix = tmp_path / "process", f"127.{random.randint(100, 250)}"
+
+    async def ready(env: Env) -> Object | None:
+        infra = await env.get(INFRA, "ProcessMachine", "p3-m0")
+        return infra if condition(infra, "Ready").get("status") == "True" else None
+
+    async with running(process_crds, namespace, data_dir, prefix, cleanup=False) as env:
+        await _cluster(env, "p3")
+        await _machine(env, "p3", "p3-m0", ["true"])
+        await eventually(lambda: ready(env), "ProcessMachine Ready", timeout=60)
+        pid = env.provider.supervisor.pid(namespace, "p3-m0")
+        cluster = await env.get(INFRA, "ProcessCluster", "p3")
+        assert cluster is not None
+        port = cluster["spec"]["controlPlaneEndpoint"]["port"]
+    # The controllers are gone; the machine is not.
+    assert pid is not None and Path(f"/proc/{pid}").exists()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+    async with running(process_crds, namespace, data_dir, prefix) as env:
+        assert env.provider.supervisor.pid(namespace, "p3-m0") == pid
+        assert env.provider.supervisor.alive(namespace, "p3-m0")
+
+        async def listening() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            except OSError:
+                return False
+            return True
+
+        await eventually(listening, "the endpoint listening again on its port", timeout=30)
+        infra = await ready(env)
+        assert infra is not None
+        assert env.provider.supervisor.pid(namespace, "p3-m0") == pid  # adopted, not restarted

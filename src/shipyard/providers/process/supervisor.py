@@ -37,13 +37,15 @@ STOP_GRACE: Final = 10.0
 STATUS_FILE: Final = "root/run/shipyard/status.json"
 
 _allocation = threading.Lock()
+_children: dict[int, subprocess.Popen[bytes]] = {}
+"""Machines this process started, by pid, until reaped: process-wide, so a Supervisor made
+after another one (a restarted manager in the same process) still reaps them."""
 
 
 class Supervisor:
     def __init__(self, data_dir: Path, address_prefix: str = "127.77") -> None:
         self.data_dir = Path(data_dir)
         self.address_prefix = address_prefix
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def machine_dir(self, namespace: str, name: str) -> Path:
         return self.data_dir / "machines" / namespace / name
@@ -99,14 +101,14 @@ class Supervisor:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, cwd=directory,
                                     start_new_session=True)
-        self._children[proc.pid] = proc
+        _children[proc.pid] = proc
         (directory / "pid").write_text(str(proc.pid))
         return proc.pid
 
     def _reap(self) -> None:
-        for pid, proc in list(self._children.items()):
+        for pid, proc in list(_children.items()):
             if proc.poll() is not None:
-                del self._children[pid]
+                del _children[pid]
 
     def alive(self, namespace: str, name: str) -> bool:
         """Whether the machine's agent process still runs."""
