@@ -381,6 +381,7 @@ async def test_remediation_refused_when_etcd_would_lose_quorum(env: Env) -> None
     kcp = await env.get(KCP, "KubeadmControlPlane", "cp")
     assert condition(kcp, "Remediating")["status"] == "True"
     assert condition(kcp, "EtcdClusterHealthy")["status"] == "False"
+    assert condition(kcp, "Available")["status"] == "False"  # 1 healthy member of 3
 
 
 async def test_rollout_with_max_surge_zero_spreads_failure_domains_and_deletes(env: Env) -> None:

@@ -5,8 +5,9 @@ Machines), `replicas`, `readyReplicas` (Machine Ready), `availableReplicas` (Mac
 `upToDateReplicas`, `versions` and `version` (the lowest), `initialization.
 controlPlaneInitialized`, `observedGeneration`; conditions Initialized, EtcdClusterHealthy
 (Healthy / NotHealthy / HealthUnknown / ConnectionDown), Available (initialized, a Ready Node and
-a healthy etcd), MachinesReady and MachinesUpToDate (NoReplicas without Machines), RollingOut,
-ScalingUp / ScalingDown (with the reason a step is blocked), Remediating, Deleting.
+a leader with a healthy etcd majority), MachinesReady and MachinesUpToDate (NoReplicas without
+Machines), RollingOut, ScalingUp / ScalingDown (with the reason a step is blocked), Remediating,
+Deleting.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from shipyard.client.interfaces import Object
 from shipyard.controllers import conditions
 
 from . import types
+from .etcd import quorum
 from .state import State, external_etcd, initialized, version_key
 
 
@@ -46,8 +48,7 @@ def update_status(s: State) -> None:
                              else types.NOT_INITIALIZED_REASON,
                              "" if is_initialized else "Control plane not yet is_initialized")
     etcd_condition(s)
-    healthy = bool(s.node_ready) and (
-        external_etcd(kcp) or conditions.is_true(kcp, types.ETCD_CLUSTER_HEALTHY_CONDITION))
+    healthy = bool(s.node_ready) and (external_etcd(kcp) or etcd_has_quorum(s))
     conditions.set_condition(kcp, c.AVAILABLE_CONDITION,
                              "True" if is_initialized and healthy else "False",
                              c.AVAILABLE_REASON if is_initialized and healthy
@@ -55,7 +56,7 @@ def update_status(s: State) -> None:
                              "" if is_initialized and healthy else
                              (s.waiting or s.etcd_error or "Control plane not available"))
     aggregate(kcp, ms, c.MACHINES_READY_CONDITION, c.READY_CONDITION,
-                    (c.READY_REASON, c.NOT_READY_REASON, c.READY_UNKNOWN_REASON))
+              (c.READY_REASON, c.NOT_READY_REASON, c.READY_UNKNOWN_REASON))
     outdated = sorted(s.outdated)
     if not ms:
         conditions.set_condition(kcp, c.MACHINES_UP_TO_DATE_CONDITION, "True",
@@ -93,6 +94,13 @@ def update_status(s: State) -> None:
         c.REMEDIATING_REASON if remediating else c.NOT_REMEDIATING_REASON,
         ("Remediating " + ", ".join(remediating)) if remediating else "")
     conditions.set_condition(kcp, types.DELETING_CONDITION, "False", c.NOT_DELETING_REASON)
+
+def etcd_has_quorum(s: State) -> bool:
+    """A leader and a healthy majority: the control plane serves even with a member down."""
+    if s.members is None or s.leader is None:
+        return False
+    return len(s.healthy_members()) >= quorum(len(s.members))
+
 
 def etcd_condition(s: State) -> None:
     if external_etcd(s.kcp):
