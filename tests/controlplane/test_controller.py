@@ -378,10 +378,14 @@ async def test_remediation_refused_when_etcd_would_lose_quorum(env: Env) -> None
     assert {m["metadata"]["name"] for m in await env.machines()} == \
         {m["metadata"]["name"] for m in machines}
     assert not [x for x in env.etcd.log if x[0] == "remove"]
-    kcp = await env.get(KCP, "KubeadmControlPlane", "cp")
-    assert condition(kcp, "Remediating")["status"] == "True"
-    assert condition(kcp, "EtcdClusterHealthy")["status"] == "False"
-    assert condition(kcp, "Available")["status"] == "False"  # 1 healthy member of 3
+
+    async def kcp_reports() -> bool:
+        kcp = await env.get(KCP, "KubeadmControlPlane", "cp")
+        return (condition(kcp, "Remediating").get("status") == "True"
+                and condition(kcp, "EtcdClusterHealthy").get("status") == "False"
+                # 1 healthy member of 3: no majority
+                and condition(kcp, "Available").get("status") == "False")
+    await eventually(kcp_reports, "KCP reports remediation, etcd unhealthy, not available")
 
 
 async def test_rollout_with_max_surge_zero_spreads_failure_domains_and_deletes(env: Env) -> None:
