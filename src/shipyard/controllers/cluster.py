@@ -323,8 +323,13 @@ class ClusterReconciler:
             *(self.machine_deployments.list(namespace, selector)),
             *(self.machine_sets.list(namespace, selector)),
             *[m for m in self.machines.list(namespace, selector) if not _is_control_plane(m)],
-            *[m for m in self.machines.list(namespace, selector) if _is_control_plane(m)],
         ]
+        if not (cluster.get("spec") or {}).get("controlPlaneRef"):
+            # With a control-plane object, its Machines are its own to delete (upstream's
+            # objectsPendingDeleteCount): waiting for them here would never end, since the
+            # control plane is only deleted once the descendants are gone.
+            descendants += [m for m in self.machines.list(namespace, selector)
+                            if _is_control_plane(m)]
         uid = cluster["metadata"]["uid"]
         owned = [d for d in descendants
                  if any(r.get("uid") == uid for r in d["metadata"].get("ownerReferences") or [])]

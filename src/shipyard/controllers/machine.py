@@ -336,7 +336,10 @@ class MachineReconciler:
         status["phase"] = phase
 
     def _summarise(self, machine: Object) -> float | None:
-        if not ownership.has_owner(machine, c.GROUP, ("MachineSet",)):
+        if not any(r.get("controller") for r in machine["metadata"].get("ownerReferences")
+                   or []):
+            # Standalone Machines only: a MachineSet or a control plane (KubeadmControlPlane)
+            # judges its own Machines' UpToDate.
             conditions.set_condition(machine, c.MACHINE_UP_TO_DATE_CONDITION, "True",
                                      c.UP_TO_DATE_REASON)
         if not _is_deleting(machine):

@@ -163,10 +163,33 @@ class KubeadmControlPlaneReconciler:
             await patch(self.client, before, kcp)
             return Result()
         try:
-            return await self._reconcile(state)
+            result = await self._reconcile(state)
         finally:
             update_status(state)
             await patch(self.client, before, kcp)
+        await self._mark_up_to_date(state)  # only from a complete observation
+        return result
+
+    async def _mark_up_to_date(self, s: State) -> None:
+        """Each Machine's UpToDate condition, which the owner judges (upstream's KCP sets it
+        from the same reasons that make a Machine a rollout candidate)."""
+        for machine in s.machines:
+            if machine["metadata"].get("deletionTimestamp"):
+                continue
+            reasons = s.outdated.get(machine["metadata"]["name"])
+            after = snapshot(machine)
+            if reasons:
+                changed = conditions.set_condition(
+                    after, c.MACHINE_UP_TO_DATE_CONDITION, "False", "NotUpToDate",
+                    "; ".join(reasons))
+            else:
+                changed = conditions.set_condition(after, c.MACHINE_UP_TO_DATE_CONDITION,
+                                                   "True", c.UP_TO_DATE_REASON)
+            if changed:
+                try:
+                    await patch(self.client, machine, after)
+                except NotFound:
+                    pass
 
     async def _patch_if_present(self, before: Object, kcp: Object) -> None:
         try:
