@@ -79,6 +79,10 @@ class LoadBalancer:
                 await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
             finally:
                 up_writer.close()
+        except asyncio.CancelledError:
+            # close() cancels open connections; ending normally keeps asyncio's stream
+            # callback from logging the cancellation as an error.
+            return
         finally:
             writer.close()
             self._tasks.discard(task)
