@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
-from shipyard.cli.connect import context_option, kubeconfig_option, namespace_option, run
+from shipyard.cli.connect import (
+    context_option,
+    default_kubeconfig,
+    kubeconfig_option,
+    namespace_option,
+    run,
+)
 
 if TYPE_CHECKING:
     from shipyard.client import Client
@@ -170,6 +176,18 @@ def delete_cluster(name: str, kubeconfig: Path | None, kubeconfig_context: str |
 
     async def main(client: Client) -> None:
         ns = namespace or client.namespace
+        from shipyard.cli import create
+
+        try:
+            self_managed = await create.is_self_managed(client, name, ns)
+        except NotFound:
+            self_managed = False
+        if self_managed:
+            # Deleting it in place would have its controllers delete the machines they run
+            # on: move it to a throw-away management plane and delete it from there.
+            path = kubeconfig or default_kubeconfig()
+            await create.destroy_self_managed(name, ns, path, click.echo, timeout)
+            return
         try:
             await client.delete(V2, "Cluster", name, ns,
                                 propagation_policy="Foreground" if cascade == "foreground"

@@ -10,6 +10,7 @@ import click
 from shipyard.cli.apiserver import apiserver
 from shipyard.cli.controllers import controllers
 from shipyard.cli.convert import convert
+from shipyard.cli.create import create
 from shipyard.cli.day2 import delete, get
 from shipyard.cli.describe import describe
 from shipyard.cli.generate import generate
@@ -31,6 +32,7 @@ def main() -> None:
 main.add_command(apiserver)
 main.add_command(controllers)
 main.add_command(convert)
+main.add_command(create)
 main.add_command(generate)
 main.add_command(init)
 main.add_command(management)
