@@ -22,7 +22,7 @@ import pytest
 from shipyard.bootstrap.kubeadm import certs, kubeadmapi
 from shipyard.bootstrap.kubeadm import cloudinit as render
 from shipyard.client import Client
-from shipyard.node import cloudinit, nodelifecycle
+from shipyard.node import bootstrapsigner, cloudinit, nodelifecycle
 
 pytestmark = pytest.mark.slow
 
@@ -118,6 +118,14 @@ def test_init_then_worker_and_control_plane_join(
     assert "node-role.kubernetes.io/control-plane" in nodes["cp-0"]["metadata"]["labels"]
     assert {"type": "InternalIP", "address": worker_address} in nodes["md-0"]["status"][
         "addresses"]
+    # cluster-info is readable anonymously and signed with the token, as kubeadm reads it.
+    anonymous = subprocess.run(
+        ["curl", "-sk", "-m", "10", f"https://{cp_address}:6443/api/v1/namespaces/kube-public/"
+                                    "configmaps/cluster-info"],
+        capture_output=True, timeout=30, check=True)
+    info = json.loads(anonymous.stdout)["data"]
+    assert bootstrapsigner.verify(info["kubeconfig"], info["jws-kubeconfig-abcdef"], "abcdef",
+                                  "0123456789abcdef")
     # The worker's kubelet holds its own certificate, not the bootstrap token.
     assert not (worker_root / "etc/kubernetes/bootstrap-kubelet.conf").exists()
     assert "client-certificate-data" in (worker_root / "etc/kubernetes/kubelet.conf").read_text()

@@ -60,6 +60,8 @@ AUTHENTICATED_GROUP = "system:authenticated"
 UNAUTHENTICATED_GROUP = "system:unauthenticated"
 ANONYMOUS_USER = "system:anonymous"
 PUBLIC_INFO_PATHS: tuple[str, ...] = ("/healthz", "/livez", "/readyz", "/version", "/version/")
+CLUSTER_INFO_PATH = "/api/v1/namespaces/kube-public/configmaps/cluster-info"
+"""What kubeadm's discovery reads anonymously (its RBAC opens it to system:anonymous)."""
 _CACHE_LIMIT = 1024
 
 

@@ -64,11 +64,15 @@ def build_app(data_dir: Path, pki: Any, *, anonymous_auth: bool, store: Any = No
 
     if store is None:
         store = SQLiteStore(data_dir / "state.db")
+    anonymous_paths = authn.PUBLIC_INFO_PATHS if anonymous_auth else ()
+    if anonymous_auth and bootstrap_token_auth:
+        # kubeadm's bootstrap-signer RBAC rule lets system:anonymous get cluster-info.
+        anonymous_paths = (*anonymous_paths, authn.CLUSTER_INFO_PATH)
     return authn.Authenticator(
         new_api_server(store),
         tokens=authn.load_token_file(pki.token_file),
         client_ca=certs.load_cert(pki.ca_cert),
-        allow_anonymous_paths=authn.PUBLIC_INFO_PATHS if anonymous_auth else (),
+        allow_anonymous_paths=anonymous_paths,
         bootstrap_tokens=(authn.BootstrapTokens(authn.secret_lookup_from_store(store))
                           if bootstrap_token_auth else None),
     )

@@ -24,11 +24,12 @@ whose address is a loopback address.
 
 `join(root, config, control_plane)`:
   1. discovery with the bootstrap token: reads ``cluster-info`` from ``apiServerEndpoint``
-     (without trusting the server yet) and checks the CA's public key against
-     ``caCertHashes`` (``sha256:<hex of SubjectPublicKeyInfo>``) unless
-     ``unsafeSkipCAVerification``; from then on the CA is trusted. Deviation: kubeadm reads
-     cluster-info anonymously and checks its JWS signature; here the token is the bearer
-     credential of that request (Shipyard's API server has no anonymous access to it);
+     anonymously, without trusting the server yet (a server refusing anonymous reads gets the
+     token as bearer credential instead), waits for its JWS signature
+     ``jws-kubeconfig-<token id>`` (`bootstrapsigner`) and checks it with the token secret, then
+     checks the CA's public key against ``caCertHashes`` (``sha256:<hex of
+     SubjectPublicKeyInfo>``) unless ``unsafeSkipCAVerification``; from then on the CA is
+     trusted;
   2. worker: obtains its node client certificate through `signer` (the CSR exchange) with the
      bootstrap token, writes ``kubelet.conf``, starts the kubelet, waits for its Node;
   3. control plane (``--control-plane`` or ``controlPlane`` in the JoinConfiguration): adds an
@@ -61,7 +62,7 @@ from shipyard.apimachinery.errors import AlreadyExists, NotFound
 from shipyard.bootstrap.kubeadm import kubeconfig as kubeconfigs
 from shipyard.bootstrap.kubeadm.certs import KeyPair, ca_cert_hash
 from shipyard.client import Client
-from shipyard.node import etcdmember, kubelet, services, signer
+from shipyard.node import bootstrapsigner, etcdmember, kubelet, services, signer
 from shipyard.node.machine import MachineInfo, load, rooted
 
 TIMEOUT: Final = 120.0
@@ -368,18 +369,34 @@ def discover(endpoint: str, token: str, ca_hashes: list[str], skip_verification:
     """(server URL, CA PEM) from ``cluster-info`` at ``endpoint``; see the module doc."""
     host, port = split_host_port(endpoint)
     url = f"https://{host}:{port}/api/v1/namespaces/kube-public/configmaps/cluster-info"
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}",
-                                                   "Accept": "application/json"})
+    token_id, _, token_secret = token.partition(".")
     deadline = time.monotonic() + timeout
+    anonymous = True
     last = ""
     while True:
+        headers = {"Accept": "application/json"}
+        if not anonymous:
+            headers["Authorization"] = f"Bearer {token}"
         try:
-            with urllib.request.urlopen(request, timeout=5, context=_context(None)) as response:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                        timeout=5, context=_context(None)) as response:
                 config_map = json.loads(response.read())
-            break
+            data = config_map.get("data") or {}
+            signature = data.get(bootstrapsigner.JWS_PREFIX + token_id)
+            if signature is not None:
+                if not bootstrapsigner.verify(data.get("kubeconfig", ""), signature, token_id,
+                                              token_secret):
+                    raise KubeadmError("failed to verify JWS signature of received cluster "
+                                       "info object, can't trust this API Server")
+                break
+            last = (f"there is no JWS signed token in the cluster-info ConfigMap. This token "
+                    f"id {token_id!r} is invalid for this cluster, or it has expired")
         except urllib.error.HTTPError as e:
             last = f"{e.code} {e.reason}"
-            if e.code == 401:
+            if e.code in (401, 403) and anonymous:
+                anonymous = False  # a server refusing anonymous reads: present the token
+                continue
+            if e.code in (401, 403):
                 raise KubeadmError(f"couldn't validate the identity of the API Server: the "
                                    f"bootstrap token was refused ({last})") from e
         except (urllib.error.URLError, OSError, ValueError) as e:

@@ -15,7 +15,8 @@ Contract (`run(root)`, a daemon started by ``kubeadm init``/``join``; configurat
   (``leaseDurationSeconds`` 40, holder the node).
 - on control-plane machines it also runs `nodelifecycle.reconcile` (Nodes whose Lease is older
   than 40 s become Ready=Unknown, as kube-controller-manager does) and
-  `signer.sign_pending` (node client certificates for joining workers) every `CONTROL_LOOP` s.
+  `signer.sign_pending` (node client certificates for joining workers) and
+  `bootstrapsigner.sign` (cluster-info's JWS signatures) every `CONTROL_LOOP` s.
 - runs the static Pods of ``/etc/kubernetes/manifests`` as processes (`staticpods`), as the
   real kubelet runs a kubeadm control plane's components; they stop with the kubelet.
 - API errors are logged and retried on the next tick; the loop never exits on its own.
@@ -187,7 +188,7 @@ async def run(root: Path) -> None:
 
 async def _loop(root: Path, config: KubeletConfig, kubeconfig: Path,
                 static_pods: StaticPods) -> None:
-    from shipyard.node import nodelifecycle, signer
+    from shipyard.node import bootstrapsigner, nodelifecycle, signer
 
     grace = datetime.timedelta(seconds=config.get("nodeMonitorGracePeriodSeconds")
                                or nodelifecycle.GRACE_PERIOD.total_seconds())
@@ -207,6 +208,7 @@ async def _loop(root: Path, config: KubeletConfig, kubeconfig: Path,
                 try:
                     await nodelifecycle.reconcile(client, grace=grace)
                     await signer.sign_pending(client, root)
+                    await bootstrapsigner.sign(client)
                 except Exception as e:  # a daemon: log, retry next tick
                     log.warning("control-plane loop failed: %s", e)
             await asyncio.sleep(CONTROL_LOOP if config["controlPlane"] else 1.0)
