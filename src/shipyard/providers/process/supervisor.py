@@ -6,7 +6,9 @@ Why a separate concern: the controller decides *when* a machine exists; this mod
 Layout under the provider's data directory, per machine ``machines/<namespace>/<name>/``:
 - ``address``: the machine's loopback address, unique among the directories present
   (``<prefix>.<x>.<y>``, e.g. ``127.77.0.5``; allocation is under a process-wide lock and
-  the directory is the reservation, so deleting it frees the address);
+  the directory is the reservation, so deleting it frees the address). A candidate whose
+  well-known ports (`MACHINE_PORTS`: API server, etcd) something on the host already listens
+  on is skipped, so machines of another data directory or provider are never collided with;
 - ``user-data``: the bootstrap data the machine booted from;
 - ``root/``: the machine's filesystem (``root/run/shipyard/status.json`` is the node agent's
   boot outcome);
@@ -26,6 +28,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any, Final
 
 STOP_GRACE: Final = 10.0
+MACHINE_PORTS: Final = (6443, 2379, 2380)
 STATUS_FILE: Final = "root/run/shipyard/status.json"
 
 _allocation = threading.Lock()
@@ -70,7 +74,7 @@ class Supervisor:
             for x in range(256):
                 for y in range(1, 255):
                     candidate = f"{self.address_prefix}.{x}.{y}"
-                    if candidate not in used:
+                    if candidate not in used and _ports_free(candidate):
                         directory.mkdir(parents=True, exist_ok=True)
                         path.write_text(candidate)
                         return candidate
@@ -159,6 +163,16 @@ class Supervisor:
     def close(self) -> None:
         """Forget (do not stop) the machines: they survive the controller."""
         self._reap()
+
+
+def _ports_free(address: str) -> bool:
+    for port in MACHINE_PORTS:
+        with socket.socket() as sock:
+            try:
+                sock.bind((address, port))
+            except OSError:
+                return False
+    return True
 
 
 def _stat(pid: int) -> list[str] | None:
