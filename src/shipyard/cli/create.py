@@ -380,16 +380,20 @@ class Flow:
             self.say(f"Deleting cluster {self.name} from the bootstrap plane")
             try:
                 async with Client.from_kubeconfig(self.plane.kubeconfig) as boot:
-                    if self.mgr is None:
-                        await self.init_bootstrap(boot)
+                    # Controllers on this client: any earlier ones held a client now closed.
+                    await self.stop_controllers()
+                    await self.init_bootstrap(boot)
                     await boot.delete(V2, "Cluster", self.name, self.namespace)
                     deadline = time.monotonic() + 120
+                    last = ""
                     while time.monotonic() < deadline:
-                        _, _, machines = await self.observe(boot)
-                        cluster_left = (await boot.list(V2, "Cluster", self.namespace))[
-                            "items"]
-                        if not machines and not cluster_left:
+                        cluster, kcp, machines = await self.observe(boot)
+                        if not machines and cluster is None:
                             break
+                        line = summary(cluster, kcp, machines)
+                        if line != last:
+                            self.say(line)
+                            last = line
                         await asyncio.sleep(1.0)
                     else:
                         left.append(f"machines of {self.name} under {self.workload_dir}")
