@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up down test lint unit bench
+.PHONY: up down management test lint unit bench
+
+SHIPYARD_HOME ?= $(HOME)/.shipyard
+DEMO := $(SHIPYARD_HOME)/clusters/demo
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,11 +14,20 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# The main job: a self-managed Kubernetes cluster "demo" on process machines (bootstrap,
+# create, pivot), or, when it exists already, how to reach it.
 up: $(BIN)/.installed
-	$(BIN)/shipyard management up
+	@if [ -f "$(DEMO)/kubeconfig" ]; then \
+	  echo "Cluster demo exists. Use it with:"; \
+	  echo "  export KUBECONFIG=$(DEMO)/kubeconfig"; echo "  kubectl get nodes"; \
+	else SHIPYARD_HOME=$(SHIPYARD_HOME) $(BIN)/shipyard create cluster demo; fi
 
 down: $(BIN)/.installed
-	$(BIN)/shipyard management down
+	SHIPYARD_HOME=$(SHIPYARD_HOME) $(BIN)/shipyard delete cluster demo --kubeconfig $(DEMO)/kubeconfig
+
+# The embedded management plane on its own (for `shipyard init` and your own manifests).
+management: $(BIN)/.installed
+	$(BIN)/shipyard management up
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks
