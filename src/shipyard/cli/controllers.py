@@ -167,7 +167,7 @@ def controllers(
     master: str | None,
     log_level: str,
 ) -> None:
-    """Run Cluster API's controllers and the in-memory provider against a management cluster."""
+    """Run Cluster API's controllers and the installed providers against a management cluster."""
     configure_logging(log_level)
     if kubeconfig is None:
         env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
