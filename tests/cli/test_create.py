@@ -127,6 +127,9 @@ def test_bad_input_is_refused_before_anything_starts(tmp_path: Path) -> None:
         even.stderr
     unknown = env.shipyard("create", "cluster", "x", "-i", "nope")
     assert unknown.returncode == 2 and "unknown infrastructure provider 'nope'" in unknown.stderr
+    simulated = env.shipyard("create", "cluster", "x", "-i", "in-memory")
+    assert simulated.returncode == 2 and "which 'in-memory' machines cannot run" in \
+        simulated.stderr
     flavor = env.shipyard("create", "cluster", "x", "--flavor", "gpu")
     assert flavor.returncode == 2 and "has no flavor 'gpu'" in flavor.stderr
     assert not (tmp_path / "clusters").exists()

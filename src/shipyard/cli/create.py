@@ -527,6 +527,11 @@ def cluster(name: str, infrastructure: str, flavor: str, kubernetes_version: str
     if infrastructure not in registry.available(registry.INFRASTRUCTURE):
         raise click.UsageError(f"unknown infrastructure provider {infrastructure!r}; available: "
                                f"{', '.join(registry.available(registry.INFRASTRUCTURE))}")
+    if infrastructure not in NATIVE:
+        raise click.UsageError(
+            f"create cluster pivots the cluster onto its own machines, which {infrastructure!r} "
+            "machines cannot run; use `shipyard init` and `shipyard generate cluster` with a "
+            f"management cluster instead (self-managing providers: {', '.join(sorted(NATIVE))})")
     try:
         templates.template_text(infrastructure, flavor)
     except templates.TemplateNotFound as e:
