@@ -88,6 +88,10 @@ async def test_rollout_restart_pause_and_resume(capi: Server, cluster: Env) -> N
     first = await machines(kube, ns, "md")
     (old_set,) = (await kube.list(V2, "MachineSet", ns))["items"]
 
+    # rollout.after and creation timestamps have one-second resolution, and a restart only
+    # replaces what was created before it: a set created in the same second as the restart is
+    # (as upstream) not older than it.
+    await asyncio.sleep(1.1)
     result = await cli(capi, rollout, "restart", "machinedeployment/md", "-n", ns)
     assert result.exit_code == 0, result.output
     assert result.output == "machinedeployment/md restarted\n"
