@@ -34,8 +34,11 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The whole suite, then the API suites once more with the session server on etcd: the same
+# API behaviour must hold on both storage backends.
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+	SHIPYARD_TEST_STORAGE=etcd $(BIN)/pytest -q tests/integration tests/client tests/apiserver
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.run

@@ -6,9 +6,11 @@ TLS) in a background thread; tests isolate themselves with their own namespaces 
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -40,12 +42,35 @@ def write_kubeconfig(path: Path, url: str, ca_file: Path, token: str) -> None:
     }))
 
 
+STORAGE = os.environ.get("SHIPYARD_TEST_STORAGE", "sqlite")
+"""The session server's backend: `make test` runs the API suites once more with `etcd`, so the
+same API behaviour is checked on both stores."""
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def session_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    root = tmp_path_factory.mktemp("store")
+    if STORAGE == "sqlite":
+        yield SQLiteStore(root / "state.db")
+        return
+    assert STORAGE == "etcd", f"SHIPYARD_TEST_STORAGE={STORAGE!r}: sqlite or etcd"
+    from shipyard.storage.etcd import EtcdStore
+    from shipyard.storage.etcd_process import LocalEtcd
+
+    etcd = LocalEtcd(root / "etcd")
+    etcd.start()
+    try:
+        yield EtcdStore([etcd.endpoint])
+    finally:
+        etcd.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, session_store: Any) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("apiserver")
     pki = certs.ensure_pki(root / "pki", key_type="ecdsa")
     app = authn.Authenticator(
-        new_api_server(SQLiteStore(root / "state.db"), bookmark_interval=1.0),
+        new_api_server(session_store, bookmark_interval=1.0),
         tokens=authn.load_token_file(pki.token_file),
         client_ca=certs.load_cert(pki.ca_cert),
     )
