@@ -1,20 +1,16 @@
-"""Registering the in-memory provider on a Manager, and installing its CRDs.
+"""Registering the in-memory provider on a Manager.
 
 `await setup(mgr, InMemoryOptions(...))` adds the InMemoryCluster and InMemoryMachine
 controllers and returns the `WorkloadClusters` they share: whoever runs the manager owns the
 simulated clusters' processes and must `await workloads.aclose()` after `mgr.run()` returns.
-`await install_crds(client)` creates the provider's CRDs (idempotent) and waits until they are
-served.
+Its CRDs (`types.crd_manifests()`) are installed by `shipyard init` / `shipyard controllers`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from shipyard.apimachinery.errors import AlreadyExists
-from shipyard.client.interfaces import NoKindMatchError, ReaderWriter
 from shipyard.controllers.kinds import CLUSTER, MACHINE
 from shipyard.controllers.predicates import cluster_update_relevant
 from shipyard.providers.inmemory import types
@@ -50,22 +46,3 @@ async def setup(mgr: Manager, options: InMemoryOptions | None = None) -> Workloa
     controller.watch(mgr.informer(CLUSTER), machines.map_cluster,
                      update_predicate=cluster_update_relevant)
     return workloads
-
-
-async def install_crds(client: ReaderWriter, timeout: float = 30.0) -> None:
-    for crd in types.crd_manifests():
-        try:
-            await client.create(crd)
-        except AlreadyExists:
-            pass
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    for gvk in (types.CLUSTER, types.MACHINE, types.CLUSTER_TEMPLATE, types.MACHINE_TEMPLATE):
-        while True:
-            try:
-                await client.mapper.mapping(*gvk)
-                break
-            except NoKindMatchError:
-                if loop.time() > deadline:
-                    raise
-                await asyncio.sleep(0.05)

@@ -1,22 +1,18 @@
-"""Registering the process provider on a Manager, and installing its CRDs.
+"""Registering the process provider on a Manager.
 
 `provider = await setup(mgr, ProcessOptions(data_dir=...))` adds the ProcessCluster and
 ProcessMachine controllers and returns the `ProcessProvider` they share. Whoever runs the
 manager must `await provider.aclose()` after `mgr.run()` returns: it closes the control-plane
 load balancers. Machines are left running on purpose (they survive a controller restart and
 are found again under `data_dir`); deleting their ProcessMachines stops them.
-`await install_crds(client)` creates the provider's CRDs (idempotent) and waits until they are
-served.
+Its CRDs (`types.crd_manifests()`) are installed by `shipyard init` / `shipyard controllers`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shipyard.apimachinery.errors import AlreadyExists
-from shipyard.client.interfaces import NoKindMatchError, ReaderWriter
 from shipyard.controllers.kinds import CLUSTER, MACHINE
 from shipyard.controllers.predicates import cluster_update_relevant
 from shipyard.providers.process import types
@@ -64,22 +60,3 @@ async def setup(mgr: Manager, options: ProcessOptions | None = None) -> ProcessP
     controller.watch(mgr.informer(CLUSTER), machines.map_cluster,
                      update_predicate=cluster_update_relevant)
     return ProcessProvider(supervisor, clusters)
-
-
-async def install_crds(client: ReaderWriter, timeout: float = 30.0) -> None:
-    for crd in types.crd_manifests():
-        try:
-            await client.create(crd)
-        except AlreadyExists:
-            pass
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    for gvk in (types.CLUSTER, types.MACHINE, types.CLUSTER_TEMPLATE, types.MACHINE_TEMPLATE):
-        while True:
-            try:
-                await client.mapper.mapping(*gvk)
-                break
-            except NoKindMatchError:
-                if loop.time() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
