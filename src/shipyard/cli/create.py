@@ -18,7 +18,8 @@ Steps, each announced; a failure names its step:
 7. teardown   — this command's controllers stop (machines keep running), the bootstrap plane
    is stopped and removed; the new cluster's controllers take over (the control-plane load
    balancer moves to them) and the command waits until the cluster answers again.
-It ends by printing the kubeconfig path (`<dir>/kubeconfig`) and the next commands.
+It ends by printing the kubeconfig path (`<dir>/kubeconfig`) and the next commands. The
+in-process controllers log to `<dir>.log`, not the terminal.
 
 On failure before the move, the Cluster is deleted from the bootstrap plane (its controllers
 remove the machines) and the bootstrap plane is torn down; whatever could not be removed is
@@ -51,6 +52,20 @@ API_SERVER_PORT = 6443
 """kubeadm's default bind port: where each control-plane machine's own API server listens."""
 NATIVE = {"process"}
 """Infrastructure whose machines run Shipyard's node agent (and so static pods)."""
+
+
+def log_to_file(path: Path) -> None:
+    """The in-process controllers' logs go to `path`, not the terminal the progress is on."""
+    import logging
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("shipyard", "aiohttp", "asyncio"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+        logger.setLevel(logging.INFO if name == "shipyard" else logging.WARNING)
 
 
 def clusters_home() -> Path:
@@ -455,6 +470,7 @@ async def destroy_self_managed(name: str, namespace: str, kubeconfig: Path,
             f"cluster {namespace}/{name} manages itself and {', '.join(others)}: delete or "
             "move those first, or they would lose their management cluster")
     home = clusters_home() / name
+    log_to_file(home.parent / f"{name}.log")
     flow = Flow(name, namespace, Path(tempfile_dir(home)), infra or "process", "", {}, timeout,
                 echo)
     flow.workload_dir = home / "machines"
@@ -549,6 +565,7 @@ def cluster(name: str, infrastructure: str, flavor: str, kubernetes_version: str
               "KUBERNETES_VERSION": kubernetes_version,
               "CONTROL_PLANE_MACHINE_COUNT": str(control_plane_machine_count),
               "WORKER_MACHINE_COUNT": str(worker_machine_count)}
+    log_to_file(home.parent / f"{name}.log")
     flow = Flow(name, target_namespace, home, infrastructure, flavor, values, timeout,
                 click.echo)
     try:
