@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from shipyard.providers.inmemory.machine import machine_relevant
+from shipyard.controllers.predicates import machine_relevant
 
 MACHINE: dict[str, Any] = {
     "metadata": {"name": "m", "namespace": "ns", "resourceVersion": "1"},

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipyard.api.core.constants import CLUSTER_NAME_LABEL
+from shipyard.api.core.constants import CLUSTER_NAME_LABEL, GROUP
 from shipyard.client.interfaces import GVK, Object, OwnerReference
 
 
@@ -91,3 +91,13 @@ def ensure_cluster_label(obj: Object, cluster_name: str) -> bool:
         return False
     labels[CLUSTER_NAME_LABEL] = cluster_name
     return True
+
+
+def owner_machine_name(obj: Object) -> str | None:
+    """The name of the Cluster API Machine owning `obj` (an infrastructure machine or a
+    bootstrap config), or None before the Machine controller has adopted it."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("kind") == "Machine" and str(ref.get("apiVersion", "")).startswith(
+                GROUP + "/"):
+            return str(ref["name"])
+    return None

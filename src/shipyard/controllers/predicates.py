@@ -58,3 +58,15 @@ def machine_update_relevant_to_cluster(old: Object, new: Object) -> bool:
     the message) of its conditions. A Machine goes through a dozen updates on its way to
     Running; about half matter to the Cluster, whose reconcile is O(machines)."""
     return _machine_view(old) != _machine_view(new)
+
+
+def machine_relevant(old: Object, new: Object) -> bool:
+    """Whether a Machine update matters to the infrastructure machine it points to, which reads
+    only the Machine's spec (bootstrap data secret, cluster name) and metadata (deletion, pause
+    annotation): the Machine's own status updates (a dozen on its way to Running) need not
+    wake it."""
+    if old.get("spec") != new.get("spec"):
+        return True
+    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    return any(old_meta.get(f) != new_meta.get(f)
+               for f in ("deletionTimestamp", "annotations", "labels", "ownerReferences"))

@@ -22,6 +22,7 @@ from shipyard.apimachinery.errors import AlreadyExists
 from shipyard.client.interfaces import Object, ReaderWriter
 from shipyard.controllers import conditions, ownership, pausing
 from shipyard.controllers.kinds import CLUSTER, MACHINE
+from shipyard.controllers.ownership import owner_machine_name
 from shipyard.controllers.patching import patch, snapshot
 from shipyard.controllers.predicates import cluster_update_relevant
 from shipyard.runtime import Manager, Request, Result, logs
@@ -43,13 +44,6 @@ def render_cloud_config(spec: dict[str, Any]) -> str:
     return "## template: jinja\n#cloud-config\n" + (
         yaml.safe_dump(doc, sort_keys=False) if doc else "{}\n")
 
-
-def owner_machine_name(obj: Object) -> str | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("kind") == "Machine" and str(ref.get("apiVersion", "")).startswith(
-                c.GROUP + "/"):
-            return str(ref["name"])
-    return None
 
 
 class InMemoryBootstrapConfigReconciler:

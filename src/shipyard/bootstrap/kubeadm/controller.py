@@ -39,6 +39,7 @@ from shipyard.apimachinery.errors import AlreadyExists, NotFound
 from shipyard.client.interfaces import Object, ReaderWriter
 from shipyard.controllers import conditions, ownership, pausing
 from shipyard.controllers.kinds import CLUSTER, MACHINE
+from shipyard.controllers.ownership import owner_machine_name
 from shipyard.controllers.patching import patch, snapshot
 from shipyard.controllers.predicates import cluster_update_relevant
 from shipyard.runtime import Manager, Request, Result, logs
@@ -64,13 +65,6 @@ class KubeadmConfigOptions:
 class FileResolutionError(Exception):
     """A `contentFrom`/`passwdFrom` Secret or key does not exist."""
 
-
-def owner_machine_name(obj: Object) -> str | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("kind") == "Machine" and str(ref.get("apiVersion", "")).startswith(
-                c.GROUP + "/"):
-            return str(ref["name"])
-    return None
 
 
 def is_control_plane(machine: Object) -> bool:

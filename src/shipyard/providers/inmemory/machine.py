@@ -24,6 +24,7 @@ from shipyard.apimachinery.errors import AlreadyExists, NotFound
 from shipyard.client.interfaces import Object, ReaderWriter
 from shipyard.controllers import conditions, pausing
 from shipyard.controllers.kinds import CLUSTER, MACHINE, NODE
+from shipyard.controllers.ownership import owner_machine_name
 from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer, snapshot
 from shipyard.providers.inmemory import types
 from shipyard.providers.inmemory.cluster import workload_key
@@ -36,23 +37,6 @@ WAIT_FOR_CLUSTER = 1.0
 KUBELET_VERSION = "v1.33.0"
 
 
-def owner_machine_name(obj: Object) -> str | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("kind") == "Machine" and str(ref.get("apiVersion", "")).startswith(
-                c.GROUP + "/"):
-            return str(ref["name"])
-    return None
-
-
-def machine_relevant(old: Object, new: Object) -> bool:
-    """Whether a Machine update matters to its InMemoryMachine, which reads only the Machine's
-    spec (bootstrap data secret, cluster name) and metadata (deletion, pause annotation): the
-    Machine's own status updates (a dozen on its way to Running) need not wake it."""
-    if old.get("spec") != new.get("spec"):
-        return True
-    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
-    return any(old_meta.get(f) != new_meta.get(f)
-               for f in ("deletionTimestamp", "annotations", "labels", "ownerReferences"))
 
 
 class InMemoryMachineReconciler:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard.controllers.kinds import CLUSTER, MACHINE
-from shipyard.controllers.predicates import cluster_update_relevant
+from shipyard.controllers.predicates import cluster_update_relevant, machine_relevant
 from shipyard.providers.inmemory import types
 from shipyard.providers.inmemory.cluster import InMemoryClusterReconciler
-from shipyard.providers.inmemory.machine import InMemoryMachineReconciler, machine_relevant
+from shipyard.providers.inmemory.machine import InMemoryMachineReconciler
 from shipyard.providers.inmemory.workload import WorkloadClusters
 from shipyard.runtime import Manager
 

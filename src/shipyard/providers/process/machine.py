@@ -31,6 +31,7 @@ from shipyard.apimachinery.errors import NotFound
 from shipyard.client.interfaces import Object, ReaderWriter
 from shipyard.controllers import conditions, pausing
 from shipyard.controllers.kinds import CLUSTER, MACHINE, SECRET
+from shipyard.controllers.ownership import owner_machine_name
 from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer, snapshot
 from shipyard.providers.process import types
 from shipyard.providers.process.supervisor import Supervisor
@@ -43,21 +44,6 @@ BOOT_POLL = 0.5
 RECHECK = 5.0
 
 
-def owner_machine_name(obj: Object) -> str | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("kind") == "Machine" and str(ref.get("apiVersion", "")).startswith(
-                c.GROUP + "/"):
-            return str(ref["name"])
-    return None
-
-
-def machine_relevant(old: Object, new: Object) -> bool:
-    """Only a Machine's spec and metadata matter to its ProcessMachine."""
-    if old.get("spec") != new.get("spec"):
-        return True
-    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
-    return any(old_meta.get(f) != new_meta.get(f)
-               for f in ("deletionTimestamp", "annotations", "labels", "ownerReferences"))
 
 
 class ProcessMachineReconciler:

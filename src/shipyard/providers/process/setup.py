@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shipyard.controllers.kinds import CLUSTER, MACHINE
-from shipyard.controllers.predicates import cluster_update_relevant
+from shipyard.controllers.predicates import cluster_update_relevant, machine_relevant
 from shipyard.providers.process import types
 from shipyard.providers.process.cluster import ProcessClusterReconciler
-from shipyard.providers.process.machine import ProcessMachineReconciler, machine_relevant
+from shipyard.providers.process.machine import ProcessMachineReconciler
 from shipyard.providers.process.supervisor import Supervisor
 from shipyard.runtime import Manager
 
