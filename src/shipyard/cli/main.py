@@ -14,6 +14,7 @@ from shipyard.cli.create import create
 from shipyard.cli.day2 import delete, get
 from shipyard.cli.describe import describe
 from shipyard.cli.generate import generate
+from shipyard.cli.image import build
 from shipyard.cli.init import init
 from shipyard.cli.management import management
 from shipyard.cli.move import move
@@ -30,6 +31,7 @@ def main() -> None:
 
 
 main.add_command(apiserver)
+main.add_command(build)
 main.add_command(controllers)
 main.add_command(convert)
 main.add_command(create)
