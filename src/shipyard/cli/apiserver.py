@@ -21,9 +21,12 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from shipyard.api.converting import Converter
 
 LOOPBACK_OR_ANY = frozenset({"127.0.0.1", "::1", "localhost", "0.0.0.0", "::", ""})
 log = logging.getLogger("shipyard.apiserver")
@@ -38,20 +41,32 @@ def configure_logging(level: str) -> None:
     )
 
 
+def group_converters() -> dict[str, Converter]:
+    """A fresh converter (`shipyard.api.converting.Converter`) per CRD group Shipyard ships at
+    several versions (v1beta1 ⇄ v1beta2): Cluster API's core group, the kubeadm bootstrap
+    provider's, and the infrastructure group (the Docker provider's CAPD kinds; its other kinds
+    have one version and pass through). The same code serves the conversion webhook."""
+    from shipyard.api.converting import CoreConverter
+    from shipyard.bootstrap.kubeadm.conversion import KubeadmConverter
+    from shipyard.providers.docker.conversion import DockerConverter
+
+    return {"cluster.x-k8s.io": CoreConverter(),
+            "bootstrap.cluster.x-k8s.io": KubeadmConverter(),
+            "infrastructure.cluster.x-k8s.io": DockerConverter()}
+
+
 def new_api_server(store: Any, **options: Any) -> Any:
-    """The API server with in-process conversion for the CRD groups Shipyard ships (Cluster
-    API's and the kubeadm bootstrap provider's v1beta1 ⇄ v1beta2), in place of the webhooks
-    their CRDs name on a real cluster. References are resolved against the server's own served
-    CRDs, as upstream reads the referenced CRD."""
+    """The API server with in-process conversion for the CRD groups Shipyard ships
+    (`group_converters`), in place of the webhooks their CRDs name on a real cluster. References
+    are resolved against the server's own served CRDs, as upstream reads the referenced CRD."""
     from shipyard.api.converting import CoreConverter
     from shipyard.apiserver.app import APIServer
-    from shipyard.bootstrap.kubeadm.conversion import KubeadmConverter
 
-    core = CoreConverter()
-    server = APIServer(store, converters={"cluster.x-k8s.io": core,
-                                          "bootstrap.cluster.x-k8s.io": KubeadmConverter()},
-                       **options)
-    core.resolve_api_version = server.resolve_api_version
+    converters = group_converters()
+    server = APIServer(store, converters=converters, **options)
+    core = converters["cluster.x-k8s.io"]
+    if isinstance(core, CoreConverter):
+        core.resolve_api_version = server.resolve_api_version
     return server
 
 
