@@ -226,6 +226,7 @@ BAD: list[tuple[str, str, str, Obj, str]] = [
     ("v1beta2", "dockerclusters", "DockerCluster",
      {"controlPlaneEndpoint": {"host": "10.0.0.1", "port": 70000}},
      "spec.controlPlaneEndpoint.port"),
+    ("v1beta2", "dockermachines", "DockerMachine", {"providerID": ""}, "spec.providerID"),
 ]
 
 

@@ -209,8 +209,11 @@ MACHINE_SPEC: Final[JSON] = _obj({
 
 
 def machine_spec(version: str) -> JSON:
-    """The same at both versions."""
-    return copy.deepcopy(MACHINE_SPEC)
+    """The same fields at both versions; v1beta2 bounds `providerID`."""
+    spec = copy.deepcopy(MACHINE_SPEC)
+    if version != V1BETA1:
+        spec["properties"]["providerID"] = _str(1, 512)
+    return spec
 
 
 def machine_status(version: str) -> JSON:
@@ -224,7 +227,8 @@ def machine_status(version: str) -> JSON:
         "type": {"type": "string", "enum": ["Hostname", "ExternalIP", "InternalIP",
                                             "ExternalDNS", "InternalDNS"]},
         "address": _str(1, 256)}, ["address", "type"])}
-    return _obj({"conditions": CONDITIONS, "initialization": _obj({"provisioned": _BOOL}),
+    return _obj({"conditions": CONDITIONS,
+                 "initialization": _obj({"provisioned": _BOOL}, minProperties=1),
                  "loadBalancerConfigured": _BOOL, "addresses": addresses,
                  "deprecated": _obj({"v1beta1": _obj({"conditions": V1BETA1_CONDITIONS})})})
 
