@@ -88,6 +88,9 @@ def v1beta1_objects(draw: st.DrawFn, kind: str | None = None) -> Obj:
         if draw(st.booleans()):
             template["metadata"] = {"labels": draw(st.dictionaries(names, names, max_size=2))}
         obj["spec"] = {"template": template}
+        if kind == "DockerMachineTemplate" and draw(st.booleans()):
+            obj["status"] = {"capacity": {"cpu": draw(st.sampled_from(["2", "500m"])),
+                                          "memory": "4Gi"}}
     else:
         obj["spec"] = spec
         if draw(st.booleans()):

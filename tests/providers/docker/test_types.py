@@ -115,7 +115,7 @@ def test_crds_carry_upstream_names_labels_and_versions() -> None:
         assert versions["v1beta2"]["storage"] and not versions["v1beta1"]["storage"]
         assert versions["v1beta1"]["deprecated"] is True
         assert crd["spec"]["conversion"]["strategy"] == "Webhook"
-        has_status = kind in ("DockerCluster", "DockerMachine")
+        has_status = kind in ("DockerCluster", "DockerMachine", "DockerMachineTemplate")
         assert all(("subresources" in v) == has_status for v in versions.values())
     assert types.GROUP in group_converters()
     assert isinstance(group_converters()[types.GROUP], conversion.DockerConverter)
@@ -212,6 +212,22 @@ def test_status_written_at_v1beta2_reads_as_v1beta1(docker: Client, ns: str) -> 
     # (the Cluster cell, upstream's `labels['cluster\\.x-k8s\\.io/cluster-name']`, is not
     # checked: Shipyard's JSONPath does not unescape `\.` inside brackets yet)
     assert str(table["rows"][0]["cells"][4]).lower() == "true"
+
+
+def test_machine_template_capacity_is_its_status(docker: Client, ns: str) -> None:
+    template = yaml.safe_load(V1BETA2_MACHINE_TEMPLATE)
+    created = docker.post(_path("v1beta2", "dockermachinetemplates", ns), template)
+    assert created.status == 201, created.body
+    body = created.json()
+    body["status"] = {"capacity": {"cpu": "4", "memory": "8Gi"}}
+    path = _path("v1beta2", "dockermachinetemplates", ns, "kcp-control-plane") + "/status"
+    resp = docker.put(path, body)
+    assert resp.status == 200, resp.body
+    v1 = docker.get(_path("v1beta1", "dockermachinetemplates", ns, "kcp-control-plane")).json()
+    assert v1["status"] == {"capacity": {"cpu": "4", "memory": "8Gi"}}
+    body = resp.json()
+    body["status"]["capacity"]["memory"] = "lots"
+    assert docker.put(path, body).status == 422
 
 
 BAD: list[tuple[str, str, str, Obj, str]] = [

@@ -10,7 +10,8 @@ asking to change their version is a `ConversionError` naming the kind.
 
 Moves going up (the reverse going down); everything else (controlPlaneEndpoint, loadBalancer with
 its inline imageRepository/imageTag, the whole DockerMachine spec, loadBalancerConfigured,
-addresses, unknown fields) is the same at both versions and is copied:
+addresses, the templates' metadata and DockerMachineTemplate's status.capacity, unknown fields)
+is the same at both versions and is copied:
 - `spec.failureDomains` and `status.failureDomains`: a map `name → {controlPlane, attributes}`
   → a list of `{name, controlPlane, attributes}` sorted by name;
 - `status.ready` → `status.initialization.provisioned`;
@@ -123,7 +124,7 @@ def _body_convert(obj: JSON, up: bool) -> JSON:
             out["spec"] = spec_fn(kind, obj["spec"])
     elif "spec" in obj:
         out["spec"] = copy.deepcopy(obj["spec"])
-    if isinstance(obj.get("status"), dict):
+    if isinstance(obj.get("status"), dict) and kind not in _TEMPLATES:
         out["status"] = status_fn(kind, obj["status"])
     elif "status" in obj:
         out["status"] = copy.deepcopy(obj["status"])

@@ -37,7 +37,9 @@ Fields the controllers must honour (v1beta2 paths; upstream's meaning):
   container; the annotation `LOAD_BALANCER_WEIGHT_ANNOTATION` = "0" drains a deleting
   control-plane machine from the LB.
 - The templates wrap the same specs in `spec.template.spec`, with `spec.template.metadata`
-  (labels, annotations).
+  (labels, annotations). DockerMachineTemplate has a status subresource with
+  `status.capacity` (a ResourceList: cpu, memory, ...), which the autoscaler reads to scale a
+  MachineDeployment from zero.
 """
 
 from __future__ import annotations
@@ -233,6 +235,14 @@ def machine_status(version: str) -> JSON:
                  "deprecated": _obj({"v1beta1": _obj({"conditions": V1BETA1_CONDITIONS})})})
 
 
+# corev1.ResourceList: DockerMachineTemplate's status.capacity, for autoscaling from zero.
+RESOURCE_LIST: Final[JSON] = {"type": "object", "additionalProperties": {
+    "anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True,
+    "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
+               r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"}}
+MACHINE_TEMPLATE_STATUS: Final[JSON] = _obj({"capacity": RESOURCE_LIST})
+
+
 def template_spec(spec: JSON) -> JSON:
     return _obj({"template": _obj({
         "metadata": _obj({"labels": _STRMAP, "annotations": _STRMAP}),
@@ -270,7 +280,7 @@ def _schemas(kind: str, version: str) -> tuple[JSON, JSON | None]:
         return machine_spec(version), machine_status(version)
     if kind == "DockerClusterTemplate":
         return template_spec(cluster_spec(version)), None
-    return template_spec(machine_spec(version)), None
+    return template_spec(machine_spec(version)), copy.deepcopy(MACHINE_TEMPLATE_STATUS)
 
 
 def _version(kind: str, version: str) -> JSON:
