@@ -177,6 +177,23 @@ def test_v1beta2_manifests_read_back_at_v1beta1(docker: Client, ns: str) -> None
     assert CONVERSION_DATA_ANNOTATION not in (v1t["metadata"].get("annotations") or {})
 
 
+def test_kubectl_applies_capd_manifests_unchanged(server: Server, docker: Client,
+                                                  ns: str) -> None:
+    manifests = "---".join([V1BETA1_CLUSTER, V1BETA1_MACHINE_TEMPLATE, V1BETA2_CLUSTER])
+    out = server.kubectl("apply", "-n", ns, "-f", "-", stdin=manifests).stdout
+    assert "dockercluster.infrastructure.cluster.x-k8s.io/capi-quickstart created" in out
+    # A second apply is a three-way merge patch at v1beta1: nothing to change.
+    out = server.kubectl("apply", "-n", ns, "-f", "-", stdin=manifests).stdout
+    assert out.count("unchanged") == 3, out
+    edited = V1BETA1_CLUSTER.replace("imageTag: v20230606-42a2262b", "imageTag: v2")
+    server.kubectl("apply", "-n", ns, "-f", "-", stdin=edited)
+    v2 = docker.get(_path("v1beta2", "dockerclusters", ns, "capi-quickstart")).json()
+    assert v2["spec"]["loadBalancer"]["imageTag"] == "v2"
+    assert [d["name"] for d in v2["spec"]["failureDomains"]] == ["fd1", "fd2", "fd3", "fd4"]
+    table = server.kubectl("get", "dockerclusters", "-n", ns).stdout
+    assert table.split("\n")[0].split() == ["NAME", "CLUSTER", "AGE"]
+
+
 def _condition(type_: str, status: str, reason: str) -> Obj:
     return {"type": type_, "status": status, "reason": reason, "message": "",
             "lastTransitionTime": "2026-01-01T00:00:00Z"}
