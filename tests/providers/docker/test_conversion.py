@@ -171,6 +171,18 @@ def test_cluster_moves_as_upstream() -> None:
     assert convert(v2, V1) == v1
 
 
+def test_go_zero_endpoint_is_unset_at_v1beta2() -> None:
+    """Go clients write an unset v1beta1 endpoint as `{host: "", port: 0}`; v1beta2 (host at
+    least 1 character, port at least 1) omits it, as upstream's omitzero does."""
+    for kind, spec in (("DockerCluster", {"controlPlaneEndpoint": {"host": "", "port": 0}}),
+                       ("DockerClusterTemplate", {"template": {"spec": {
+                           "controlPlaneEndpoint": {"host": "", "port": 0}}}})):
+        v1: Obj = {"apiVersion": V1, "kind": kind, "metadata": {"name": "c"}, "spec": spec}
+        v2 = convert(v1, V2)
+        assert "controlPlaneEndpoint" not in (v2["spec"].get("template") or v2)["spec"]
+        assert convert(v2, V1) == v1  # through the conversion-data annotation
+
+
 def test_machine_template_keeps_template_metadata_and_spec() -> None:
     v2: Obj = {"apiVersion": V2, "kind": "DockerMachineTemplate",
                "metadata": {"name": "t", "namespace": "n"},

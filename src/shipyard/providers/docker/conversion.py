@@ -14,6 +14,7 @@ addresses, the templates' metadata and DockerMachineTemplate's status.capacity, 
 is the same at both versions and is copied:
 - `spec.failureDomains` and `status.failureDomains`: a map `name → {controlPlane, attributes}`
   → a list of `{name, controlPlane, attributes}` sorted by name;
+- `spec.controlPlaneEndpoint` `{host: "", port: 0}` (Go's unset v1beta1 endpoint) → absent;
 - `status.ready` → `status.initialization.provisioned`;
 - `status.conditions` (v1beta1 shape, with severity) → `status.deprecated.v1beta1.conditions`;
   `status.v1beta2.conditions` → `status.conditions`.
@@ -60,10 +61,20 @@ def _domains_down(domains: Any) -> Any:
     return out
 
 
+def _zero_endpoint(endpoint: Any) -> bool:
+    """`{host: "", port: 0}`, what Go clients write for an unset v1beta1 endpoint (its fields
+    have no omitempty); v1beta2 omits the zero value."""
+    return isinstance(endpoint, dict) and set(endpoint) <= {"host", "port"} and \
+        endpoint.get("host", "") == "" and endpoint.get("port", 0) == 0
+
+
 def spec_up(kind: str, spec: JSON) -> JSON:
     spec = copy.deepcopy(spec)
-    if kind == "DockerCluster" and "failureDomains" in spec:
-        spec["failureDomains"] = _domains_up(spec["failureDomains"])
+    if kind == "DockerCluster":
+        if "failureDomains" in spec:
+            spec["failureDomains"] = _domains_up(spec["failureDomains"])
+        if _zero_endpoint(spec.get("controlPlaneEndpoint")):
+            del spec["controlPlaneEndpoint"]
     return spec
 
 
