@@ -3,9 +3,12 @@ again is a no-op, and failures are one clear message rather than a traceback."""
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import docker
@@ -19,7 +22,9 @@ from shipyard.providers.docker.image import (
     build_node_image,
     image_present,
     package_digest,
+    prune_node_images,
 )
+from tests.providers.docker.conftest import TEST_LABEL
 
 
 def test_digest_follows_files_and_requirements_but_not_bytecode(tmp_path: Path) -> None:
@@ -122,3 +127,40 @@ def test_cli_without_an_engine_says_how_to_start_one() -> None:
     assert "cannot reach a Docker engine at DOCKER_HOST=unix:///nonexistent" in result.stderr
     assert "scripts/podman-service start" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _labelled_image(client: docker.DockerClient, ref: str) -> str:
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        info = tarfile.TarInfo("marker")
+        info.size = len(ref)
+        tar.addfile(info, io.BytesIO(ref.encode()))
+    answer = client.api.import_image_from_data(data.getvalue(),
+                                               changes=[f"LABEL {VERSION_LABEL}=test"])
+    image_id = str(re.findall(r"sha256:[0-9a-f]{64}", str(answer))[0])
+    repository, _, tag = ref.rpartition(":")
+    client.api.tag(image_id, repository, tag)
+    return image_id
+
+
+def test_prune_removes_old_unused_images_only(
+        docker_client: docker.DockerClient, test_containers: dict[str, str]) -> None:
+    repository = f"localhost/shipyard/prune-test-{os.urandom(4).hex()}"
+    old, used, current = (f"{repository}:{name}" for name in ("old", "used", "current"))
+    for ref in (old, used, current):
+        _labelled_image(docker_client, ref)
+    docker_client.containers.create(used, command=["/marker"], labels=test_containers)
+    try:
+        assert prune_node_images(docker_client, keep=current, repository=repository,
+                                 older_than=3600) == []
+        assert prune_node_images(docker_client, keep=current, repository=repository,
+                                 older_than=0) == [old]
+        assert not image_present(docker_client, old)
+        assert image_present(docker_client, used) and image_present(docker_client, current)
+    finally:
+        for container in docker_client.containers.list(
+                all=True, filters={"label": f"{TEST_LABEL}={test_containers[TEST_LABEL]}"}):
+            container.remove(force=True)
+        for ref in (old, used, current):
+            if image_present(docker_client, ref):
+                docker_client.images.remove(ref, force=True)

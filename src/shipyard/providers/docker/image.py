@@ -40,6 +40,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -55,6 +56,7 @@ SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("python3", "ca-certificates", "iproute2", "procps")
 DIST_PACKAGES = "usr/local/lib/python3.11/dist-packages"
+PRUNE_AFTER = 3600.0
 # Bumped whenever the layout of the image changes without any input above changing.
 RECIPE = "1"
 PIP_TARGET = (
@@ -186,7 +188,54 @@ def build_node_image(
         say(f"importing {ref}")
         _import(client, image_tar, ref, tag)
     say(f"built {ref}")
+    for removed in prune_node_images(client, keep=ref):
+        say(f"removed the old node image {removed}")
     return ref
+
+
+def prune_node_images(client: docker.DockerClient, *, keep: str,
+                      older_than: float = PRUNE_AFTER,
+                      repository: str = NODE_IMAGE_REPOSITORY) -> list[str]:
+    """Remove ``repository``'s images other than ``keep`` older than ``older_than`` seconds.
+
+    Every code change names a new image of a few hundred MB, so old ones are dropped after a
+    build. Images that containers still use are kept (the engine refuses), and so are recent
+    ones, which a concurrent session built from a slightly different tree and may be about to
+    run. Returns what was removed.
+    """
+    removed: list[str] = []
+    now = time.time()
+    for candidate in client.images.list(all=True, filters={"label": VERSION_LABEL}):
+        tags = [tag for tag in candidate.tags if tag.startswith(f"{repository}:")]
+        if keep in candidate.tags or len(tags) != len(candidate.tags):
+            continue  # the current image, or one somebody also named otherwise
+        if not tags and repository != NODE_IMAGE_REPOSITORY:
+            continue  # untagged ones (left by forced rebuilds) count as the real repository's
+        created = _created(candidate.attrs.get("Created"))
+        if created is None or now - created < older_than:
+            continue
+        try:
+            for tag in tags:
+                client.images.remove(tag, noprune=False)
+            if not tags and candidate.id:
+                client.images.remove(candidate.id)
+        except docker.errors.APIError:
+            continue  # in use
+        removed.append(", ".join(tags) or str(candidate.id))
+    return removed
+
+
+def _created(value: object) -> float | None:
+    """The creation time of an image: docker gives RFC 3339, podman's compat API a Unix time."""
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", value)
+                                          .replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
 
 
 # The base root filesystem.
@@ -214,14 +263,14 @@ def _base_tarball(cache: Path, say: Progress) -> Path:
             tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
             raise NodeImageError(f"debootstrap failed (exit {result.returncode}):\n"
                                  + "\n".join(tail))
-        partial = tarball.with_suffix(".partial")
+        partial = cache / f"{tarball.name}.{os.getpid()}.partial"
 
         def keep(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
             return None if _BASE_SKIP.match(member.name) else member
 
         with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as out:
             out.add(rootfs, arcname=".", filter=keep)
-        partial.rename(tarball)
+        os.replace(partial, tarball)  # atomic: a concurrent build's identical tarball is fine
     return tarball
 
 
@@ -233,7 +282,7 @@ def _dependencies(cache: Path, requirements: Sequence[str], say: Progress) -> Pa
     target = cache / f"deps-{key}"
     if target.is_dir():
         return target
-    partial = cache / f"deps-{key}.partial"
+    partial = cache / f"deps-{key}.{os.getpid()}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     say(f"pip install {len(requirements)} requirements for CPython 3.11 manylinux")
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
@@ -246,7 +295,12 @@ def _dependencies(cache: Path, requirements: Sequence[str], say: Progress) -> Pa
         raise NodeImageError("pip could not install the node image's Python dependencies "
                              f"(exit {result.returncode}):\n" + "\n".join(tail))
     _compile(partial, f"/{DIST_PACKAGES}")
-    partial.rename(target)
+    try:
+        partial.rename(target)
+    except OSError:
+        if not target.is_dir():
+            raise
+        shutil.rmtree(partial, ignore_errors=True)  # a concurrent build got there first
     return target
 
 
