@@ -3,8 +3,12 @@
 Why: for v1beta1 and v1beta2 of the Cluster API CRDs to be served by a real kube-apiserver, the
 CRDs say ``conversion.strategy: Webhook`` and the apiserver POSTs a ConversionReview to this
 endpoint (``/convert``, as upstream's kustomize patch names it). :func:`review` is the pure
-function; :class:`ConversionWebhookApp` is a minimal ASGI app around it. Serving it over TLS with
-a certificate the CRD's ``caBundle`` trusts is left to whoever deploys it.
+function; :class:`ConversionWebhookApp` is a minimal ASGI app around it. One endpoint serves
+every multi-version group (core, kubeadm bootstrap, infrastructure): given a mapping of group to
+converter, each review goes to the converter of its ``desiredAPIVersion``'s group, as Shipyard's
+own API server picks an in-process converter by the CRD's group. Serving it over TLS with a
+certificate the CRD's ``caBundle`` trusts is left to whoever deploys it (`shipyard init` does,
+see `shipyard.cli.deploy`).
 
 Contract (kube's): the response echoes ``request.uid``; ``convertedObjects`` has one object per
 input in the same order, each at ``desiredAPIVersion``; any failure makes the whole response a
@@ -13,7 +17,7 @@ input in the same order, each at ``desiredAPIVersion``; any failure makes the wh
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -28,10 +32,35 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-def review(conversion_review: dict[str, Any], converter: Converter | None = None
-           ) -> dict[str, Any]:
-    """Answer one ConversionReview (apiextensions.k8s.io/v1 or v1beta1) with its response."""
-    converter = converter or CoreConverter()
+class _ByGroup:
+    """A Converter handing each conversion to the converter of the target version's group."""
+
+    def __init__(self, converters: Mapping[str, Converter]) -> None:
+        self.converters = dict(converters)
+
+    def convert(self, obj: dict[str, Any], to_version: str) -> dict[str, Any]:
+        group = to_version.rpartition("/")[0]
+        converter = self.converters.get(group)
+        if converter is None:
+            raise ConversionError(f"no conversion for group {group!r} here")
+        return converter.convert(obj, to_version)
+
+
+def _converter(converter: Converter | Mapping[str, Converter] | None) -> Converter:
+    if converter is None:
+        return CoreConverter()
+    if isinstance(converter, Mapping):
+        return _ByGroup(converter)
+    return converter
+
+
+def review(conversion_review: dict[str, Any],
+           converter: Converter | Mapping[str, Converter] | None = None) -> dict[str, Any]:
+    """Answer one ConversionReview (apiextensions.k8s.io/v1 or v1beta1) with its response.
+
+    ``converter``: one converter, or a mapping of API group to converter (default: the core
+    ``cluster.x-k8s.io`` converter alone)."""
+    converter = _converter(converter)
     api_version = conversion_review.get("apiVersion") or "apiextensions.k8s.io/v1"
     request = conversion_review.get("request") or {}
     uid = request.get("uid", "")
@@ -56,10 +85,12 @@ def review(conversion_review: dict[str, Any], converter: Converter | None = None
 
 
 class ConversionWebhookApp:
-    """ASGI app: ``POST /convert`` with a ConversionReview body; 404 elsewhere."""
+    """ASGI app: ``POST /convert`` with a ConversionReview body; 404 elsewhere. ``converter``
+    as for :func:`review`."""
 
-    def __init__(self, converter: Converter | None = None, path: str = "/convert") -> None:
-        self.converter = converter or CoreConverter()
+    def __init__(self, converter: Converter | Mapping[str, Converter] | None = None,
+                 path: str = "/convert") -> None:
+        self.converter = _converter(converter)
         self.path = path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -29,24 +29,31 @@ log = logging.getLogger("shipyard.controllers")
 async def install_crds(client: Any, chosen: list[Any]) -> None:
     """Create the chosen providers' CRDs, unless they exist, and wait until they are served.
 
-    Cluster API's CRDs ask for webhook conversion. Shipyard's server converts in process; a
-    real kube-apiserver needs a reachable webhook with a real ``caBundle`` (or it never marks the
-    CRD Established), so there they are installed with conversion ``None`` unless they exist
-    already, wired by `shipyard conversion-webhook` or a deployment of it.
+    Cluster API's CRDs ask for webhook conversion. Shipyard's server converts in process. A
+    real kube-apiserver needs a reachable webhook with a real ``caBundle``: where `shipyard
+    init` deployed one (`shipyard.cli.deploy`), a missing multi-version CRD is created pointing
+    at it; elsewhere with conversion ``None`` (v1beta1 then served by relabelling only).
+    Existing CRDs are left as they are.
     """
+    from shipyard.cli import deploy
     from shipyard.cli.init import _ensure, _wait_served, is_shipyard
+    from shipyard.cli.webhook import converters
 
     in_process_conversion = await is_shipyard(client)
-    if not in_process_conversion:
+    ca_bundle = None if in_process_conversion else await deploy.served_ca_bundle(client)
+    if not in_process_conversion and ca_bundle is None:
         log.warning("installing Cluster API CRDs without a conversion webhook: v1beta1 is "
-                    "served by relabelling only; run `shipyard conversion-webhook` and point "
-                    "the CRDs at it for real conversion")
+                    "served by relabelling only; run `shipyard init` (or `shipyard "
+                    "conversion-webhook` and point the CRDs at it) for real conversion")
+    groups = list(converters())
     for provider in chosen:
         manifests = provider.manifests()
         for manifest in manifests:
             if not in_process_conversion and (manifest["spec"].get("conversion") or {}).get(
                     "strategy") == "Webhook":
                 manifest["spec"]["conversion"] = {"strategy": "None"}
+            if ca_bundle is not None and deploy.wants_webhook(manifest, groups):
+                manifest["spec"]["conversion"] = deploy.conversion(ca_bundle)
             await _ensure(client, manifest)
         await _wait_served(client, manifests)
 

@@ -15,7 +15,10 @@ Contract:
   background process beside the API server (`controllers.pid`, `controllers.log`; restarted
   when the provider set grows). On a cluster that runs workloads, the controller Deployment
   with its ServiceAccount and RBAC (`shipyard.cli.deploy`), running the same command with
-  leader election. On another Shipyard server (no Deployments), the command to run them.
+  leader election, and the conversion webhook beside it: its certificates in Secrets (the CA
+  kept across re-runs), its Service, and every recorded provider's multi-version CRD switched
+  to conversion `Webhook` with the CA as `caBundle`. On another Shipyard server (no
+  Deployments), the command to run them; that server keeps converting in process.
 - `upgrade` and `delete --all` read the records (`installed(client)`).
 """
 
@@ -174,6 +177,17 @@ def chosen_flags(records: list[dict[str, Any]]) -> list[str]:
     return args
 
 
+def crd_names(records: list[dict[str, Any]]) -> list[str]:
+    """The CRDs of the recorded providers this Shipyard ships."""
+    names: list[str] = []
+    for record in records:
+        provider = registry.PROVIDERS.get((str(record.get("type")),
+                                           str(record.get("providerName"))))
+        if provider is not None:
+            names += [crd["metadata"]["name"] for crd in provider.manifests()]
+    return names
+
+
 # ----------------------------------------------------------------------------- command
 
 @click.command("init")
@@ -236,10 +250,12 @@ async def _install_and_deploy(kubeconfig: Path, chosen: list[registry.Provider],
         if embedded:
             return records
         if await _serves_deployments(client):
-            from shipyard.cli.deploy import NAME, NAMESPACE, apply, manifests
+            from shipyard.cli import deploy
 
-            await apply(client, manifests(image, chosen_flags(records)))
-            click.echo(f"Deployment {NAMESPACE}/{NAME} applied (image {image}).")
+            await deploy.deploy(client, image, chosen_flags(records), crd_names(records))
+            click.echo(f"Deployment {deploy.NAMESPACE}/{deploy.NAME} applied (image {image}), "
+                       f"conversion webhook at Service {deploy.NAMESPACE}/"
+                       f"{deploy.WEBHOOK_SERVICE}.")
         else:
             click.echo("This cluster runs no workloads (no apps/v1 Deployments); run the "
                        "controllers yourself:\n  shipyard controllers --kubeconfig "

@@ -4,12 +4,16 @@
 Contract (as clusterctl):
 - delete: for each selected recorded provider, its controllers stop (the embedded plane's
   background process is restarted with the remaining providers, or stopped when none remain;
-  on a cluster running the controller Deployment, the Deployment and its RBAC go when the core
-  provider goes) and its Provider record is deleted. Its CRDs (and with them every object of
-  those kinds) only with `--include-crd`; its namespace only with `--include-namespace`.
+  on a cluster running the controller Deployment, the Deployment, its RBAC and its conversion
+  webhook's Service and certificate Secrets go when the core provider goes, and the CRDs it
+  converted go back to conversion `None`) and its Provider record is deleted. Its CRDs (and
+  with them every object of those kinds) only with `--include-crd`; its namespace only with
+  `--include-namespace`.
 - upgrade plan: each recorded provider, its version and the version this Shipyard would
   install. upgrade apply: each CRD replaced by this version's manifest (keeping an existing
-  conversion webhook's settings), records updated, controllers restarted.
+  conversion webhook's settings), records updated, controllers restarted; where `init`
+  deployed the conversion webhook, its certificates renewed when due and every recorded
+  multi-version CRD (new ones included) pointed at it.
 """
 
 from __future__ import annotations
@@ -89,20 +93,9 @@ async def delete_providers(client: Any, records: list[dict[str, Any]], *, includ
 
 
 async def _delete_deployment(client: Any) -> list[str]:
-    from shipyard.apimachinery.errors import NotFound
     from shipyard.cli import deploy
-    from shipyard.client import NoKindMatchError
 
-    done = []
-    for obj in reversed(deploy.manifests("unused", [])[1:]):  # keep the namespace
-        meta = obj["metadata"]
-        try:
-            await client.delete(obj["apiVersion"], obj["kind"], meta["name"],
-                                meta.get("namespace"))
-            done.append(f"Deleting {obj['kind']}={meta['name']!r}")
-        except (NotFound, NoKindMatchError):
-            pass
-    return done
+    return await deploy.remove(client)
 
 
 async def upgrade(client: Any, records: list[dict[str, Any]], *, apply: bool) -> list[str]:
@@ -137,6 +130,11 @@ async def upgrade(client: Any, records: list[dict[str, Any]], *, apply: bool) ->
             await client.update(existing)
         record["version"] = target
         await client.update(record)
+    if apply and not shipyard_server:
+        from shipyard.cli import deploy
+        from shipyard.cli.init import crd_names
+
+        await deploy.refresh(client, crd_names(records))
     return lines
 
 
