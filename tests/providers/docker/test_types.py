@@ -14,8 +14,12 @@ import pytest
 import yaml
 
 from shipyard.api.core.constants import CONVERSION_DATA_ANNOTATION
-from shipyard.cli.apiserver import group_converters
+from shipyard.apiserver import authn, certs
+from shipyard.apiserver.serving import ServingOptions, serve_in_thread
+from shipyard.cli.apiserver import group_converters, new_api_server
 from shipyard.providers.docker import conversion, types
+from shipyard.storage import SQLiteStore
+from tests.conftest import write_kubeconfig
 from tests.kube import Client, Server
 from tests.providers.harness import install_crd
 
@@ -79,6 +83,25 @@ spec:
 
 def _path(version: str, plural: str, ns: str, name: str = "") -> str:
     return f"{BASE}/{version}/namespaces/{ns}/{plural}" + (f"/{name}" if name else "")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """This module's own server, composed as `shipyard apiserver` composes it (`new_api_server`,
+    so the converter registration is what is tested): the real CAPD CRDs installed here would
+    otherwise replace stand-in Docker kinds that other modules install on the session server."""
+    root = tmp_path_factory.mktemp("capd-apiserver")
+    pki = certs.ensure_pki(root / "pki", key_type="ecdsa")
+    app = authn.Authenticator(new_api_server(SQLiteStore(root / "state.db")),
+                              tokens=authn.load_token_file(pki.token_file),
+                              client_ca=certs.load_cert(pki.ca_cert))
+    options = ServingOptions(port=0, cert_file=pki.serving_cert, key_file=pki.serving_key,
+                             client_ca_file=pki.ca_cert, shutdown_timeout=1)
+    with serve_in_thread(app, options) as running:
+        url = f"https://127.0.0.1:{running.bound_port}"
+        (root / "home").mkdir()
+        write_kubeconfig(root / "kubeconfig", url, pki.ca_cert, pki.admin_token)
+        yield Server(url, pki.admin_token, pki.ca_cert, root / "kubeconfig", root / "home")
 
 
 @pytest.fixture(scope="module")
