@@ -164,3 +164,20 @@ def test_prune_removes_old_unused_images_only(
         for ref in (old, used, current):
             if image_present(docker_client, ref):
                 docker_client.images.remove(ref, force=True)
+
+
+def test_cli_names_the_image_as_asked(docker_client: docker.DockerClient,
+                                      node_image: str) -> None:
+    alias = f"localhost/shipyard/cli-test-{os.urandom(4).hex()}:v1"
+    # The docker_client fixture leaves DOCKER_HOST naming its engine; the CLI inherits it.
+    assert os.environ.get("DOCKER_HOST")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "shipyard.cli", "build", "node-image", "--image", alias],
+            capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == alias
+        assert docker_client.images.get(alias).id == docker_client.images.get(node_image).id
+    finally:
+        if image_present(docker_client, alias):
+            docker_client.images.remove(alias)
