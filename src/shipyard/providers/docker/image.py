@@ -143,8 +143,12 @@ def package_digest(root: Path, requirements: Sequence[str]) -> str:
 
 def node_image_tag() -> str:
     """Shipyard's version and the digest of what the image would contain."""
+    return _tag(package_dir())
+
+
+def _tag(root: Path) -> str:
     version = re.sub(r"[^A-Za-z0-9_.-]", "-", importlib.metadata.version("shipyard"))
-    return f"{version}-{package_digest(package_dir(), runtime_requirements())}"
+    return f"{version}-{package_digest(root, runtime_requirements())}"
 
 
 def default_node_image() -> str:
@@ -168,28 +172,39 @@ def build_node_image(
 ) -> str:
     """Build the node image into the engine unless it is already there; return its reference."""
     say: Progress = progress or (lambda _message: None)
-    tag = node_image_tag()
-    ref = f"{NODE_IMAGE_REPOSITORY}:{tag}"
-    if not force and image_present(client, ref):
-        say(f"{ref} is present")
-        return ref
-    cache = cache_dir or _default_cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
-    base = _base_tarball(cache, say)
-    deps = _dependencies(cache, runtime_requirements(), say)
-    with tempfile.TemporaryDirectory(dir=cache, prefix="build-") as scratch:
-        staging = Path(scratch) / "shipyard"
-        shutil.copytree(package_dir(), staging,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        _compile(staging, f"/{DIST_PACKAGES}/shipyard")
-        image_tar = Path(scratch) / "image.tar"
-        say("assembling the image tarball")
-        _assemble(image_tar, base, deps, staging)
-        say(f"importing {ref}")
-        _import(client, image_tar, ref, tag)
+    ref = f"{NODE_IMAGE_REPOSITORY}:{node_image_tag()}"
+    try:
+        if not force and image_present(client, ref):
+            say(f"{ref} is present")
+            return ref
+        cache = cache_dir or _default_cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
+        base = _base_tarball(cache, say)
+        deps = _dependencies(cache, runtime_requirements(), say)
+        with tempfile.TemporaryDirectory(dir=cache, prefix="build-") as scratch:
+            staging = Path(scratch) / "shipyard"
+            shutil.copytree(package_dir(), staging,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            # The tag names what is copied, even if the tree changed since it was first computed.
+            tag = _tag(staging)
+            ref = f"{NODE_IMAGE_REPOSITORY}:{tag}"
+            _compile(staging, f"/{DIST_PACKAGES}/shipyard")
+            image_tar = Path(scratch) / "image.tar"
+            say("assembling the image tarball")
+            _assemble(image_tar, base, deps, staging)
+            say(f"importing {ref}")
+            _import(client, image_tar, ref, tag)
+    except OSError as error:
+        raise NodeImageError(f"building the node image failed: {error}") from error
+    except docker.errors.DockerException as error:
+        raise NodeImageError(f"the Docker engine failed while building the node image: {error}") \
+            from error
     say(f"built {ref}")
-    for removed in prune_node_images(client, keep=ref):
-        say(f"removed the old node image {removed}")
+    try:
+        for removed in prune_node_images(client, keep=ref):
+            say(f"removed the old node image {removed}")
+    except docker.errors.DockerException as error:
+        say(f"could not remove old node images: {error}")
     return ref
 
 
@@ -432,7 +447,7 @@ def _import(client: docker.DockerClient, image_tar: Path, ref: str, tag: str) ->
     if image_id is None:
         raise NodeImageError(f"the engine's answer to the image import names no image: {answer}")
     repository, _, image_tag = ref.rpartition(":")
-    client.api.tag(image_id, repository, image_tag)
+    client.api.tag(image_id, repository, image_tag, force=True)
 
 
 def _imported_id(answer: object) -> str | None:
