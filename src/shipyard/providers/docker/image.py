@@ -39,6 +39,8 @@ import sys
 import tarfile
 import tempfile
 import time
+import tomllib
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -106,7 +108,7 @@ def runtime_requirements() -> list[str]:
     host, which matches the image's platform (Linux x86_64, CPython 3.11).
     """
     pinned: list[str] = []
-    for requirement in importlib.metadata.requires("shipyard") or []:
+    for requirement in _declared_requirements():
         spec, _, marker = requirement.partition(";")
         if "extra" in marker:
             continue
@@ -120,6 +122,24 @@ def runtime_requirements() -> list[str]:
             spec = spec.strip()
         pinned.append(f"{spec}; {marker.strip()}" if marker.strip() else spec)
     return pinned
+
+
+def _declared_requirements() -> list[str]:
+    """The installed metadata's requirements, or for an editable install its pyproject's.
+
+    An editable install's metadata is only as new as the last ``pip install -e``, while the
+    code it serves is always the tree's: a dependency added since would be missing in nodes.
+    """
+    distribution = importlib.metadata.distribution("shipyard")
+    declared = distribution.requires or []
+    direct = json.loads(distribution.read_text("direct_url.json") or "{}")
+    url = str(direct.get("url", ""))
+    if direct.get("dir_info", {}).get("editable") and url.startswith("file://"):
+        pyproject = Path(urllib.parse.urlparse(url).path) / "pyproject.toml"
+        if pyproject.is_file():
+            project = tomllib.loads(pyproject.read_text()).get("project", {})
+            declared = [str(item) for item in project.get("dependencies", declared)]
+    return declared
 
 
 def _package_files(root: Path) -> Iterator[Path]:
