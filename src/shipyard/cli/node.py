@@ -9,10 +9,18 @@
 - ``shipyard node kubeadm --root DIR init|join|reset ...``: kubeadm-compatible commands
   (`shipyard.node.kubeadm`); errors are printed as kubeadm prints them and exit 1.
 - ``shipyard node kubelet --root DIR``: the machine's kubelet daemon (`shipyard.node.kubelet`).
+
+In a container machine (the Docker provider) the root is ``/`` and the provider drives the boot
+from outside, as CAPD does: the container's first process is ``shipyard node init`` (an init:
+reaps orphans, and on SIGTERM stops every process of the container); the provider executes
+``shipyard node prepare`` (records who the machine is), copies the user-data's files in and
+executes its commands. The cluster's load-balancer container runs ``shipyard node
+loadbalancer``, whose backends file the provider rewrites as control-plane machines come and go.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -113,6 +121,105 @@ def _others_alive(pgid: int) -> bool:
         if int(fields[2]) == pgid:
             return True
     return False
+
+
+@node.command("init")
+@click.option("--grace", type=float, default=5.0, show_default=True,
+              help="Seconds processes get between SIGTERM and SIGKILL at shutdown.")
+def init(grace: float) -> None:
+    """A container machine's first process: reap orphans; on SIGTERM stop everything."""
+    import time
+
+    stopping = False
+
+    def terminate(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, terminate)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    while not stopping:
+        _reap_all()
+        signal.pause()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(-1, signal.SIGTERM)  # every process of the container but this one
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _reap_all():
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(-1, signal.SIGKILL)
+    while _reap_all():
+        time.sleep(0.01)
+
+
+def _reap_all() -> bool:
+    """Reap finished children; True while some child is still alive."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if pid == 0:
+            return True
+
+
+@node.command("prepare")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
+              show_default=True, help="The machine's filesystem root.")
+@click.option("--provider-id", required=True)
+@click.option("--address", required=True, help="The machine's IP address.")
+@click.option("--hostname", required=True)
+def prepare(root: Path, provider_id: str, address: str, hostname: str) -> None:
+    """Record who this machine is (as cloud-init's datasource would) for kubeadm and kubelet."""
+    from shipyard.node import machine
+
+    machine.save({"root": str(root.resolve()), "providerID": provider_id,
+                  "address": address, "hostname": hostname})
+
+
+@node.command("loadbalancer")
+@click.option("--port", type=int, default=6443, show_default=True)
+@click.option("--backends-file", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("/etc/shipyard/backends.json"), show_default=True,
+              help='JSON list of "host:port" backends, re-read whenever it changes.')
+def loadbalancer(port: int, backends_file: Path) -> None:
+    """A TCP load balancer in front of the control-plane machines (the cluster's endpoint)."""
+    import asyncio
+    import json
+
+    from shipyard.providers.process.loadbalancer import LoadBalancer
+
+    _logging()
+    seen: tuple[float, list[tuple[str, int]]] = (-1.0, [])
+
+    def backends() -> list[tuple[str, int]]:
+        nonlocal seen
+        try:
+            mtime = backends_file.stat().st_mtime
+            if mtime != seen[0]:
+                entries = json.loads(backends_file.read_text())
+                parsed = []
+                for entry in entries:
+                    host, _, number = str(entry).rpartition(":")
+                    parsed.append((host, int(number)))
+                seen = (mtime, parsed)
+        except (OSError, ValueError):
+            pass
+        return seen[1]
+
+    async def serve() -> None:
+        balancer = LoadBalancer(port, backends, host="0.0.0.0")
+        await balancer.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        await balancer.close()
+
+    asyncio.run(serve())
 
 
 @node.group("kubeadm", context_settings={"ignore_unknown_options": True})

@@ -114,6 +114,13 @@ async def start_process(mgr: Any, ctx: RunContext) -> None:
     ctx.closers.append(provider.aclose)
 
 
+async def start_docker(mgr: Any, ctx: RunContext) -> None:
+    from shipyard.providers.docker import setup as docker
+
+    provider = await docker.setup(mgr, docker.DockerOptions())
+    ctx.closers.append(provider.aclose)
+
+
 async def start_kubeadm_control_plane(mgr: Any, ctx: RunContext) -> None:
     from shipyard.controlplane.kubeadm import controller
 
@@ -154,6 +161,9 @@ PROVIDERS: dict[tuple[str, str], Provider] = {
         Provider(INFRASTRUCTURE, "process", "shipyard-process-system",
                  "shipyard.providers.process.types:crd_manifests",
                  "shipyard.cli.providers:start_process"),
+        Provider(INFRASTRUCTURE, "docker", "capd-system",
+                 "shipyard.providers.docker.types:crd_manifests",
+                 "shipyard.cli.providers:start_docker"),
     ]
 }
 DEFAULTS = {INFRASTRUCTURE: ["in-memory"], BOOTSTRAP: ["in-memory", "kubeadm"],
