@@ -12,8 +12,9 @@ starts and the ClusterIP Service leads nowhere. Hence two halves:
   an ExternalName Service (`localhost`), which kube-apiserver resolves to that host at the
   CRD's ``service.port`` while still verifying the certificate against
   ``capi-webhook-service.capi-system.svc``; so the very certificate, CA bundle and service
-  reference `init` wrote are what the real apiserver checks. Only the Service's type and the
-  port differ from a cluster that runs the Pod.
+  reference `init` wrote are what the real apiserver checks (a certificate from the same CA
+  naming only `localhost` is refused). Only the Service's type and the port differ from a
+  cluster that runs the Pod.
 
 `upgrade apply` keeps it all, and `shipyard controllers` creates a missing multi-version CRD
 already pointing at the webhook. `shipyard delete --all` then removes the webhook's objects and
@@ -30,13 +31,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from shipyard.apiserver import certs
 from shipyard.cli import deploy
 from shipyard.cli.controllers import install_crds
 from shipyard.cli.main import main
@@ -162,16 +167,17 @@ def test_controllers_create_a_missing_crd_pointing_at_the_webhook(initialized: S
         base64.b64encode(ca).decode())
 
 
-@pytest.fixture
-def webhook_on_loopback(initialized: Server, tmp_path: Path) -> Iterator[Server]:
-    """The deployed Secret served by `shipyard conversion-webhook`, reached by kube-apiserver
-    through an ExternalName `capi-webhook-service` (see the module doc)."""
-    cert_dir = tmp_path / "serving-certs"
+@contextmanager
+def _serving(files: dict[str, bytes], root: Path) -> Iterator[int]:
+    """`shipyard conversion-webhook` serving ``files`` laid out as the Pod's Secret mount;
+    yields its port."""
+    root.mkdir()
+    cert_dir = root / "serving-certs"
     cert_dir.mkdir()
-    for name, data in secret_files(initialized).items():
+    for name, data in files.items():
         (cert_dir / name).write_bytes(data)
-    port_file = tmp_path / "port"
-    log_path = tmp_path / "webhook.log"
+    port_file = root / "port"
+    log_path = root / "webhook.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "shipyard.cli", "conversion-webhook", "--cert-dir",
@@ -183,22 +189,31 @@ def webhook_on_loopback(initialized: Server, tmp_path: Path) -> Iterator[Server]
             assert proc.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, "conversion webhook did not start"
             time.sleep(0.05)
-        port = int(port_file.read_text())
         # No file was written: the Secret's layout is served as it is.
-        assert sorted(p.name for p in cert_dir.iterdir()) == ["ca.crt", "tls.crt", "tls.key"]
-        initialized.kubectl("delete", "service", deploy.WEBHOOK_SERVICE, "-n", deploy.NAMESPACE)
-        initialized.kubectl("create", "service", "externalname", deploy.WEBHOOK_SERVICE, "-n",
-                            deploy.NAMESPACE, "--external-name", "localhost")
-        for name in WIRED:
-            initialized.kubectl(
-                "patch", "crd", name, "--type", "json", "-p", json.dumps([{
-                    "op": "replace",
-                    "path": "/spec/conversion/webhook/clientConfig/service/port",
-                    "value": port}]))
-        yield initialized
+        assert sorted(p.name for p in cert_dir.iterdir()) == sorted(files)
+        yield int(port_file.read_text())
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def _point(server: Server, names: list[str], port: int) -> None:
+    for name in names:
+        server.kubectl("patch", "crd", name, "--type", "json", "-p", json.dumps([{
+            "op": "replace", "path": "/spec/conversion/webhook/clientConfig/service/port",
+            "value": port}]))
+
+
+@pytest.fixture
+def webhook_on_loopback(initialized: Server, tmp_path: Path) -> Iterator[Server]:
+    """The deployed Secret served by `shipyard conversion-webhook`, reached by kube-apiserver
+    through an ExternalName `capi-webhook-service` (see the module doc)."""
+    with _serving(secret_files(initialized), tmp_path / "deployed") as port:
+        initialized.kubectl("delete", "service", deploy.WEBHOOK_SERVICE, "-n", deploy.NAMESPACE)
+        initialized.kubectl("create", "service", "externalname", deploy.WEBHOOK_SERVICE, "-n",
+                            deploy.NAMESPACE, "--external-name", "localhost")
+        _point(initialized, WIRED, port)
+        yield initialized
 
 
 def _kubectl(server: Server, *args: str, stdin: str | None = None) -> str:
@@ -240,3 +255,41 @@ def test_kube_apiserver_converts_through_the_deployed_certificate(
                        "-n", "default", "--wait=false")
         server.kubectl("delete", "kubeadmconfigtemplates.v1beta2.bootstrap.cluster.x-k8s.io",
                        "webhook-md-0", "-n", "default", "--wait=false")
+
+
+def test_kube_apiserver_checks_the_service_name_not_the_host_it_dials(
+        webhook_on_loopback: Server, tmp_path: Path) -> None:
+    """A certificate from the same CA naming only the host dialled (`localhost`) is refused:
+    the name checked is the Service's, which the deployed certificate carries."""
+    server = webhook_on_loopback
+    ca = x509.load_pem_x509_certificate(secret_files(server)["ca.crt"])
+    ca_secret = get(server, "secret", deploy.WEBHOOK_CA_SECRET, "-n", deploy.NAMESPACE)
+    ca_key = serialization.load_pem_private_key(
+        base64.b64decode(ca_secret["data"]["tls.key"]), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
+    key = certs.generate_key("ecdsa")
+    leaf = certs.issue_certificate(ca, ca_key, key, common_name="localhost",
+                                   sans=["localhost", "127.0.0.1"], server=True)
+    files = {"tls.crt": leaf.public_bytes(serialization.Encoding.PEM),
+             "tls.key": key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption())}
+    mhc = ex.mhc_v1beta2()
+    mhc["metadata"]["name"] = "webhook-mhc-name"
+    server.kubectl("create", "-f", "-", stdin=json.dumps(mhc))
+    resource = "machinehealthchecks.v1beta1.cluster.x-k8s.io"
+    try:
+        with _serving(files, tmp_path / "localhost") as port:
+            _point(server, ["machinehealthchecks.cluster.x-k8s.io"], port)
+            for _ in range(50):  # until the apiserver converts with the changed CRD
+                out = server.kubectl("get", resource, "webhook-mhc-name", "-n", "default",
+                                     check=False)
+                if out.returncode != 0:
+                    break
+                time.sleep(0.2)
+            assert out.returncode != 0
+            assert "x509" in out.stderr
+            assert "capi-webhook-service.capi-system.svc" in out.stderr, out.stderr
+    finally:
+        server.kubectl("delete", "machinehealthchecks.v1beta2.cluster.x-k8s.io",
+                       "webhook-mhc-name", "-n", "default", "--wait=false")
