@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import subprocess
 import sys
@@ -113,6 +114,9 @@ def test_init_deploys_the_webhook_and_points_the_crds_at_it(initialized: Server)
     deployment = get(initialized, "deployment", deploy.NAME, "-n", deploy.NAMESPACE)
     pod = deployment["spec"]["template"]
     assert service["spec"]["selector"] == pod["metadata"]["labels"]
+    # A re-issued certificate changes the template, so the pods roll onto it.
+    assert pod["metadata"]["annotations"][deploy.SERVING_CERT_ANNOTATION] == \
+        hashlib.sha256(files["tls.crt"]).hexdigest()[:32]
     webhook = next(c for c in pod["spec"]["containers"] if c["name"] == "webhook")
     assert webhook["image"] == "example.com/shipyard:webhook"
     assert webhook["command"][:4] == ["shipyard", "conversion-webhook", "--cert-dir",
