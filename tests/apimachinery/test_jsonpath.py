@@ -67,3 +67,11 @@ def test_bad_paths(path: str) -> None:
 def test_set_path_rejects_non_field_paths() -> None:
     with pytest.raises(JSONPathError):
         set_path({}, ".spec.items[0]", 1)
+
+
+def test_escaped_dots_in_a_quoted_name_are_literal() -> None:
+    """CRD printer columns name labels as ``labels['cluster\\.x-k8s\\.io/cluster-name']``;
+    kube-apiserver 1.33 prints the label's value for it."""
+    obj = {"metadata": {"labels": {"cluster.x-k8s.io/cluster-name": "c"}}}
+    assert evaluate(obj, ".metadata.labels['cluster\\.x-k8s\\.io/cluster-name']") == ["c"]
+    assert evaluate(obj, '.metadata.labels["cluster.x-k8s.io/cluster-name"]') == ["c"]

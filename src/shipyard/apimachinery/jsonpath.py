@@ -91,6 +91,9 @@ def parse(path: str) -> tuple[_Step, ...]:
     return tuple(steps)
 
 
+_UNESCAPE = re.compile(r"\\(.)")
+
+
 def _closing_bracket(text: str, start: int, path: str) -> int:
     quote = ""
     for j in range(start + 1, len(text)):
@@ -109,7 +112,9 @@ def _bracket(inner: str, path: str) -> _Step:
     if inner == "*":
         return _Field("*")
     if len(inner) >= 2 and inner[0] == inner[-1] and inner[0] in "'\"":
-        return _Field(inner[1:-1])
+        # kube's parser drops the backslash of an escaped character in a quoted name, so
+        # ['cluster\.x-k8s\.io/cluster-name'] (CRD printer columns) names the dotted key.
+        return _Field(_UNESCAPE.sub(r"\1", inner[1:-1]))
     if inner.startswith("?"):
         m = _FILTER.fullmatch(inner)
         if not m:

@@ -249,8 +249,7 @@ def test_status_written_at_v1beta2_reads_as_v1beta1(docker: Client, ns: str) -> 
         "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}).json()
     names = [c["name"] for c in table["columnDefinitions"]]
     assert names == ["Name", "Cluster", "Machine", "ProviderID", "Ready", "Age"]
-    # (the Cluster cell, upstream's `labels['cluster\\.x-k8s\\.io/cluster-name']`, is not
-    # checked: Shipyard's JSONPath does not unescape `\.` inside brackets yet)
+    assert table["rows"][0]["cells"][1] == "c"
     assert str(table["rows"][0]["cells"][4]).lower() == "true"
 
 
