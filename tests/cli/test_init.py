@@ -37,7 +37,7 @@ def records(server: Server) -> dict[str, dict[str, Any]]:
 def test_unknown_provider_is_a_usage_error() -> None:
     result = shipyard("init", "--infrastructure", "nope", "--kubeconfig", "/nonexistent")
     assert result.exit_code == 2
-    assert "unknown infrastructure provider 'nope'; available: in-memory, process" \
+    assert "unknown infrastructure provider 'nope'; available: docker, in-memory, process" \
         in result.output
 
 
