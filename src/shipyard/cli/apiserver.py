@@ -43,15 +43,18 @@ def configure_logging(level: str) -> None:
 
 def group_converters() -> dict[str, Converter]:
     """A fresh converter (`shipyard.api.converting.Converter`) per CRD group Shipyard ships at
-    several versions (v1beta1 ⇄ v1beta2): Cluster API's core group, the kubeadm bootstrap
-    provider's, and the infrastructure group (the Docker provider's CAPD kinds; its other kinds
-    have one version and pass through). The same code serves the conversion webhook."""
+    several versions (v1beta1 ⇄ v1beta2): Cluster API's core group, the kubeadm bootstrap and
+    control-plane providers', and the infrastructure group (the Docker provider's CAPD kinds;
+    its other kinds have one version and pass through). The same code serves the conversion
+    webhook."""
     from shipyard.api.converting import CoreConverter
     from shipyard.bootstrap.kubeadm.conversion import KubeadmConverter
+    from shipyard.controlplane.kubeadm.conversion import KubeadmControlPlaneConverter
     from shipyard.providers.docker.conversion import DockerConverter
 
     return {"cluster.x-k8s.io": CoreConverter(),
             "bootstrap.cluster.x-k8s.io": KubeadmConverter(),
+            "controlplane.cluster.x-k8s.io": KubeadmControlPlaneConverter(),
             "infrastructure.cluster.x-k8s.io": DockerConverter()}
 
 
@@ -61,12 +64,13 @@ def new_api_server(store: Any, **options: Any) -> Any:
     are resolved against the server's own served CRDs, as upstream reads the referenced CRD."""
     from shipyard.api.converting import CoreConverter
     from shipyard.apiserver.app import APIServer
+    from shipyard.controlplane.kubeadm.conversion import KubeadmControlPlaneConverter
 
     converters = group_converters()
     server = APIServer(store, converters=converters, **options)
-    core = converters["cluster.x-k8s.io"]
-    if isinstance(core, CoreConverter):
-        core.resolve_api_version = server.resolve_api_version
+    for converter in converters.values():
+        if isinstance(converter, CoreConverter | KubeadmControlPlaneConverter):
+            converter.resolve_api_version = server.resolve_api_version
     return server
 
 
