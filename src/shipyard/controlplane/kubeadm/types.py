@@ -19,6 +19,14 @@ kube-apiserver refuse the same manifests without a webhook:
   scale-in, replica count needs to be at least 3".
 Not expressed (needs the old object's semantics or other objects): the one-minor-version upgrade
 limit, the immutable-field allow list, CoreDNS migration checks.
+
+Versions: v1beta2 is stored. `crd_manifests()` also serves v1beta1 (deprecated, upstream's
+older shape and printer columns, the CRDs then labelled `cluster.x-k8s.io/v1beta1: v1beta1`)
+through Webhook conversion, `conversion.KubeadmControlPlaneConverter`, which Shipyard's server
+runs in process. The v1beta1 schema carries the same admission rules at v1beta1's paths (so a
+refused maxSurge names `spec.rolloutStrategy.rollingUpdate.maxSurge`, where upstream's webhook,
+judging the converted object, names the v1beta2 path) and upstream's v1beta1 default
+`rolloutStrategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1}}`.
 """
 
 from __future__ import annotations
