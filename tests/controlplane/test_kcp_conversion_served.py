@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
+from shipyard.api import crdgen
 from shipyard.api.core.constants import CONVERSION_DATA_ANNOTATION
 from shipyard.apiserver import authn, certs
 from shipyard.apiserver.serving import ServingOptions, serve_in_thread
+from shipyard.bootstrap.kubeadm import types as bootstrap_types
 from shipyard.cli.apiserver import new_api_server
 from shipyard.controlplane.kubeadm import types
 from shipyard.providers.docker import types as docker_types
@@ -114,7 +116,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def api(server: Server) -> Iterator[Client]:
     client = server.client()
-    for manifest in [*types.crd_manifests(), *docker_types.crd_manifests()]:
+    core = [yaml.safe_load(p.read_text()) for p in sorted(crdgen.CRDS_DIR.glob("*.yaml"))]
+    for manifest in [*core, *bootstrap_types.crd_manifests(serve_v1beta1=True),
+                     *types.crd_manifests(), *docker_types.crd_manifests()]:
         install_crd(client, manifest)
     yield client
     client.pool.clear()
@@ -173,6 +177,115 @@ def test_kubectl_applies_the_quick_start_unchanged(server: Server, api: Client,
         "extraArgs": [{"name": "enable-hostpath-provisioner", "value": "false"}]}
     table = server.kubectl("get", "kcp", "-n", ns).stdout
     assert table.split("\n")[1].split()[0] == name
+
+
+# The whole of upstream's CAPD cluster template (Cluster API v1.10, every kind at v1beta1).
+CAPD_CLUSTER = """
+apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata: {name: capi-quickstart}
+spec:
+  clusterNetwork:
+    services: {cidrBlocks: ["10.128.0.0/12"]}
+    pods: {cidrBlocks: ["192.168.0.0/16"]}
+    serviceDomain: cluster.local
+  infrastructureRef:
+    apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
+    kind: DockerCluster
+    name: capi-quickstart
+  controlPlaneRef:
+    kind: KubeadmControlPlane
+    apiVersion: controlplane.cluster.x-k8s.io/v1beta1
+    name: capi-quickstart-control-plane
+---
+apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
+kind: DockerCluster
+metadata: {name: capi-quickstart}
+spec: {}
+---
+apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
+kind: DockerMachineTemplate
+metadata: {name: capi-quickstart-control-plane}
+spec:
+  template:
+    spec:
+      extraMounts:
+        - {containerPath: /var/run/docker.sock, hostPath: /var/run/docker.sock}
+---
+kind: KubeadmControlPlane
+apiVersion: controlplane.cluster.x-k8s.io/v1beta1
+metadata: {name: capi-quickstart-control-plane}
+spec:
+  replicas: 1
+  machineTemplate:
+    infrastructureRef:
+      kind: DockerMachineTemplate
+      apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
+      name: capi-quickstart-control-plane
+  kubeadmConfigSpec:
+    clusterConfiguration:
+      apiServer:
+        certSANs: [localhost, 127.0.0.1, 0.0.0.0, host.docker.internal]
+    initConfiguration:
+      nodeRegistration: {}
+    joinConfiguration:
+      nodeRegistration: {}
+  version: v1.32.0
+---
+apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
+kind: DockerMachineTemplate
+metadata: {name: capi-quickstart-md-0}
+spec:
+  template:
+    spec: {}
+---
+apiVersion: bootstrap.cluster.x-k8s.io/v1beta1
+kind: KubeadmConfigTemplate
+metadata: {name: capi-quickstart-md-0}
+spec:
+  template:
+    spec:
+      joinConfiguration:
+        nodeRegistration: {}
+---
+apiVersion: cluster.x-k8s.io/v1beta1
+kind: MachineDeployment
+metadata: {name: capi-quickstart-md-0}
+spec:
+  clusterName: capi-quickstart
+  replicas: 1
+  selector:
+    matchLabels:
+  template:
+    spec:
+      clusterName: capi-quickstart
+      version: v1.32.0
+      bootstrap:
+        configRef:
+          name: capi-quickstart-md-0
+          apiVersion: bootstrap.cluster.x-k8s.io/v1beta1
+          kind: KubeadmConfigTemplate
+      infrastructureRef:
+        name: capi-quickstart-md-0
+        apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
+        kind: DockerMachineTemplate
+"""
+
+
+def test_kubectl_applies_the_whole_capd_cluster_template(server: Server, api: Client,
+                                                         ns: str) -> None:
+    out = server.kubectl("apply", "-n", ns, "-f", "-", stdin=CAPD_CLUSTER).stdout
+    assert out.count(" created") == 7, out
+    kcp = api.get(_path("v1beta2", "kubeadmcontrolplanes", ns,
+                        "capi-quickstart-control-plane")).json()
+    assert kcp["spec"]["machineTemplate"]["spec"]["infrastructureRef"]["apiGroup"] == INFRA
+    cluster = api.get(f"/apis/cluster.x-k8s.io/v1beta2/namespaces/{ns}/clusters/"
+                      "capi-quickstart").json()
+    assert cluster["spec"]["controlPlaneRef"] == {
+        "apiGroup": types.GROUP, "kind": "KubeadmControlPlane",
+        "name": "capi-quickstart-control-plane"}
+    out = server.kubectl("apply", "-n", ns, "-f", "-", stdin=CAPD_CLUSTER).stdout
+    assert out.count("unchanged") == 7, out
 
 
 def test_v1beta2_object_and_its_status_read_at_v1beta1(api: Client, ns: str) -> None:
