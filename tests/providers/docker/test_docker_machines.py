@@ -10,7 +10,9 @@ import asyncio
 import base64
 import contextlib
 import io
+import json
 import tarfile
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -288,3 +290,64 @@ async def test_unreachable_engine_is_a_condition(docker_crds: Server, namespace:
         assert "unix:///nonexistent/docker.sock" in condition(infra, "Ready")["message"]
         assert condition(infra, types.LOAD_BALANCER_AVAILABLE)["status"] == "False"
         await kube.delete(V2, "Cluster", "c3", namespace)
+
+
+async def test_load_balancer_follows_running_control_plane_machines(
+        docker_crds: Server, namespace: str, node_image: str,
+        docker_client: docker.DockerClient, cleanup: None) -> None:
+    """Two control-plane machines (written at v1beta1, as CAPD manifests are) each serve a
+    page on 6443; the load balancer's backends list both, a connection through it reaches one,
+    and once a container is stopped its backend goes and connections reach the other."""
+    serve = ("mkdir -p /srv && hostname > /srv/index.html && cd /srv && "
+             "setsid python3 -m http.server 6443 >/dev/null 2>&1 < /dev/null &")
+    done = f"mkdir -p /run/cluster-api && echo success > {SENTINEL}"
+    async with running(docker_crds, namespace, node_image) as kube:
+        await create_all(kube, namespace, cluster_objects("c4"))
+        await wait_condition(kube, "DockerCluster", "c4", namespace, "Ready", "True")
+        for name in ("c4-cp-a", "c4-cp-b"):
+            objects = machine_objects(name, "c4", user_data([serve, done]))
+            objects[1]["metadata"]["labels"] = {"cluster.x-k8s.io/control-plane": ""}
+            objects[2] = {"apiVersion": types.API_VERSION_V1BETA1, "kind": "DockerMachine",
+                          "metadata": {"name": name}, "spec": {"extraMounts": []}}
+            await create_all(kube, namespace, objects)
+        for name in ("c4-cp-a", "c4-cp-b"):
+            await wait_condition(kube, "DockerMachine", name, namespace, "Ready", "True")
+        lb = docker_client.containers.get("c4-lb")
+
+        def address(name: str) -> str:
+            container = docker_client.containers.get(name)
+            return str(next(iter(container.attrs["NetworkSettings"]["Networks"].values()))[
+                "IPAddress"])
+
+        def backends() -> list[str]:
+            out = lb.exec_run(["cat", "/etc/shipyard/backends.json"]).output
+            return sorted(json.loads(out)) if out.strip().startswith(b"[") else []
+
+        both = sorted(f"{address(n)}:6443" for n in ("c4-cp-a", "c4-cp-b"))
+
+        async def listed(expected: list[str]) -> bool:
+            return await asyncio.to_thread(backends) == expected
+        await eventually(lambda: listed(both), "both control-plane machines as backends")
+        lb_ip = next(iter(lb.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+
+        def fetch() -> str:
+            with urllib.request.urlopen(f"http://{lb_ip}:6443/", timeout=5) as resp:
+                return str(resp.read().decode().strip())
+
+        seen = {await asyncio.to_thread(fetch) for _ in range(4)}
+        assert seen == {"c4-cp-a", "c4-cp-b"}  # round robin over both
+
+        remaining = f"{address('c4-cp-b')}:6443"
+        await asyncio.to_thread(docker_client.containers.get("c4-cp-a").stop, timeout=1)
+        await eventually(lambda: listed([remaining]), "the stopped machine's backend gone",
+                         timeout=40)
+        assert {await asyncio.to_thread(fetch) for _ in range(3)} == {"c4-cp-b"}
+        stopped = await wait_condition(kube, "DockerMachine", "c4-cp-a", namespace, "Ready",
+                                       "False", "ContainerNotRunning")
+        assert "exited" in condition(stopped, "Ready")["message"]
+        await kube.delete(V2, "Cluster", "c4", namespace)
+
+        async def cleaned() -> bool:
+            return not docker_client.api.containers(
+                all=True, filters={"label": f"{eng.OWNER_LABEL}={namespace}.c4"})
+        await eventually(cleaned, "the cluster's containers removed", timeout=60)
