@@ -34,6 +34,7 @@ from shipyard.providers.docker import engine as eng
 from shipyard.providers.docker import setup as docker_setup
 from shipyard.providers.docker import types
 from shipyard.runtime import Metrics
+from tests.controlplane.test_kcp_conversion_served import CAPD_CLUSTER
 from tests.kube import Server
 from tests.providers.harness import capi, eventually, install_crd
 from tests.providers.process.test_process_e2e import kubectl
@@ -48,7 +49,7 @@ GRACE = "10s"
 @pytest.fixture(scope="module")
 def docker_all_crds(capi: Server) -> Iterator[Server]:
     api = capi.client()
-    for manifest in [*kubeadm_types.crd_manifests(),
+    for manifest in [*kubeadm_types.crd_manifests(serve_v1beta1=True),
                      *kcp_types.crd_manifests(), *types.crd_manifests()]:
         install_crd(api, manifest)
     yield capi
@@ -274,3 +275,57 @@ async def test_quick_start_scale_rollout_remediation_and_deletion(
 
     await wait(gone, "the cluster, its containers and its network gone", 120)
     assert {v.name for v in docker_client.volumes.list()} <= volumes_before
+
+
+@pytest.mark.timeout(300)
+async def test_upstream_capd_quick_start_at_v1beta1(
+        docker_all_crds: Server, namespace: str, docker_controllers: docker_setup.DockerProvider,
+        docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    """Upstream's CAPD cluster template, every kind at v1beta1 as written for Cluster API
+    v1.10, gives Ready Nodes. One change: its control-plane machines mount the engine's socket
+    (``/var/run/docker.sock``), which podman's service does not have; they mount a host
+    directory instead, which shows extraMounts at work."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "hello").write_text("from the host\n")
+    text = CAPD_CLUSTER.replace(
+        "{containerPath: /var/run/docker.sock, hostPath: /var/run/docker.sock}",
+        f"{{containerPath: /mnt/host, hostPath: {shared}, readOnly: true}}")
+    assert text != CAPD_CLUSTER
+    await asyncio.to_thread(kubectl, docker_all_crds.kubeconfig, "apply", "-n", namespace,
+                            "-f", "-", stdin=text)
+    mgmt = docker_all_crds.kubeconfig
+    workload = tmp_path / "capi-quickstart.kubeconfig"
+
+    async def ready() -> list[dict[str, Any]] | None:
+        out = await asyncio.to_thread(kubectl, mgmt, "get", "-n", namespace, "machines", "-o",
+                                      "json")
+        machines: list[dict[str, Any]] = json.loads(out)["items"]
+        if len(machines) != 2 or not all((m.get("status") or {}).get("nodeRef")
+                                         for m in machines):
+            return None
+        secret = json.loads(await asyncio.to_thread(
+            kubectl, mgmt, "get", "-n", namespace, "secret", "capi-quickstart-kubeconfig",
+            "-o", "json"))
+        workload.write_bytes(base64.b64decode(secret["data"]["value"]))
+        nodes = json.loads(await asyncio.to_thread(kubectl, workload, "get", "nodes", "-o",
+                                                   "json"))["items"]
+        if sum(any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in n["status"]["conditions"]) for n in nodes) != 2:
+            return None
+        return machines
+
+    try:
+        machines = await eventually(ready, "2 Machines with Ready Nodes", timeout=150)
+    except AssertionError as e:
+        state = await asyncio.to_thread(diagnose, mgmt, namespace, docker_client)
+        raise AssertionError(f"{e}\n{state}") from None
+    [cp] = [m for m in machines if "cluster.x-k8s.io/control-plane" in m["metadata"]["labels"]]
+    mounted = docker_client.containers.get(cp["metadata"]["name"]).exec_run(
+        ["cat", "/mnt/host/hello"])
+    assert mounted.output.decode() == "from the host\n"
+    v1 = json.loads(await asyncio.to_thread(
+        kubectl, mgmt, "get", "-n", namespace, "dockermachines.v1beta1.infrastructure.cluster"
+        ".x-k8s.io", "-o", "json"))["items"]
+    assert all(m["status"]["ready"] is True for m in v1)
+    assert all(m["spec"]["providerID"].startswith("docker:////") for m in v1)
