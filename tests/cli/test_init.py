@@ -145,6 +145,33 @@ def test_init_on_the_embedded_plane_runs_the_controllers(tmp_path: Path) -> None
     assert plane.controllers_pid() is None and plane.running_pid() is None
 
 
+def test_init_with_the_embedded_planes_own_kubeconfig_runs_the_controllers_too(
+        tmp_path: Path) -> None:
+    """`export KUBECONFIG=~/.shipyard/management/kubeconfig` then `init` (as the README shows)
+    is the embedded plane, not some other Shipyard server: its controllers start beside it,
+    and choosing the Docker provider says whether its node image is there."""
+    plane = Plane(tmp_path / "management")
+    env = {**os.environ, "SHIPYARD_HOME": str(tmp_path), "KUBECONFIG": str(plane.kubeconfig),
+           "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    try:
+        up = subprocess.run([sys.executable, "-m", "shipyard.cli", "management", "up"],
+                            capture_output=True, text=True, timeout=90, env=env)
+        assert up.returncode == 0, up.stderr
+        result = subprocess.run(
+            [sys.executable, "-m", "shipyard.cli", "init", "-i", "docker"],
+            capture_output=True, text=True, timeout=90, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Using the embedded management plane" in result.stdout
+        assert "Controllers running" in result.stdout
+        assert "run the controllers yourself" not in result.stdout
+        assert "cannot reach a Docker engine at unix:///nonexistent/docker.sock" in \
+            result.stdout
+        assert "--infrastructure\0docker" in plane.controllers_args_file.read_text()
+    finally:
+        shipyard("management", "down", "--data-dir", str(plane.dir), "--timeout", "10")
+    assert plane.controllers_pid() is None and plane.running_pid() is None
+
+
 def test_init_on_real_kubernetes_applies_the_controller_deployment(
         realkube_server: Server) -> None:
     result = shipyard("init", "--kubeconfig", str(realkube_server.kubeconfig),

@@ -212,12 +212,16 @@ def init(kubeconfig: Path | None, infrastructure: tuple[str, ...], bootstrap: tu
             registry.split(control_plane) if control_plane else None)
     except registry.UnknownProvider as e:
         raise click.UsageError(str(e)) from e
+    from shipyard.cli import management
+
     env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-    embedded = kubeconfig is None and not env
+    target = kubeconfig or (Path(env) if env else None)
+    own = management.Plane((data_dir or management.default_data_dir()).expanduser().resolve())
+    # The embedded plane's own kubeconfig (as its README usage exports it) is the embedded
+    # plane: its controllers run beside it, as without any kubeconfig.
+    embedded = target is None or target.expanduser().resolve() == own.kubeconfig
     plane = None
     if embedded:
-        from shipyard.cli import management
-
         plane = management.ensure_up(data_dir)
         kubeconfig = plane.kubeconfig
         click.echo(f"Using the embedded management plane at {plane.url()}")
@@ -227,14 +231,33 @@ def init(kubeconfig: Path | None, infrastructure: tuple[str, ...], bootstrap: tu
         raise click.ClickException(f"no kubeconfig at {kubeconfig}")
     records = asyncio.run(_install_and_deploy(kubeconfig, chosen, embedded, image))
     if plane is not None:
-        from shipyard.cli import management
-
         pid = management.ensure_controllers(plane, chosen_flags(records))
         click.echo(f"Controllers running (pid {pid}); log: {plane.controllers_log}")
+    if any(p.key == "infrastructure-docker" for p in chosen):
+        _check_node_image()
     click.echo("\nYour management cluster has been initialized successfully!\n\n"
                "You can now create your first workload cluster by running the following:\n\n"
                "  shipyard generate cluster [name] --kubernetes-version [version] | "
                "kubectl apply -f -\n")
+
+
+def _check_node_image() -> None:
+    """The Docker provider's machines need the node image in the engine: say so now."""
+    from shipyard.providers.docker import image
+    from shipyard.providers.docker.engine import Engine, EngineError
+
+    engine = Engine()
+    ref = image.default_node_image()
+    try:
+        present = engine.image_present(ref)
+    except EngineError as e:
+        click.echo(f"Warning: {e}; the Docker provider's machines need one (DOCKER_HOST).")
+        return
+    finally:
+        engine.close()
+    if not present:
+        click.echo(f"Note: the node image {ref} is not in the Docker engine yet; "
+                   "build it with `shipyard build node-image`.")
 
 
 async def _install_and_deploy(kubeconfig: Path, chosen: list[registry.Provider],

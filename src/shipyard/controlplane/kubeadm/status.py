@@ -46,7 +46,7 @@ def update_status(s: State) -> None:
                              "True" if is_initialized else "False",
                              types.INITIALIZED_REASON if is_initialized
                              else types.NOT_INITIALIZED_REASON,
-                             "" if is_initialized else "Control plane not yet is_initialized")
+                             "" if is_initialized else "Control plane not yet initialized")
     etcd_condition(s)
     healthy = bool(s.node_ready) and (external_etcd(kcp) or etcd_has_quorum(s))
     conditions.set_condition(kcp, c.AVAILABLE_CONDITION,
