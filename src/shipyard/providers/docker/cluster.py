@@ -31,13 +31,13 @@ from typing import Final
 from shipyard.api.core import constants as c
 from shipyard.apimachinery.errors import NotFound
 from shipyard.client.interfaces import Object, ReaderWriter
-from shipyard.controllers import conditions, pausing
+from shipyard.controllers import conditions
 from shipyard.controllers.kinds import CLUSTER
-from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer, snapshot
+from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer
+from shipyard.providers import contract
 from shipyard.providers.docker import engine as eng
 from shipyard.providers.docker import types
 from shipyard.providers.docker.engine import ContainerSpec, Engine, EngineError
-from shipyard.providers.process.cluster import owner_cluster_name
 from shipyard.runtime import Manager, Request, Result, logs
 
 log = logs.get_logger(__name__)
@@ -65,12 +65,7 @@ class DockerClusterReconciler:
         self.engine = engine
         self.node_image = node_image
         self._backends: dict[tuple[str, str], list[str]] = {}
-
-    def map_cluster(self, cluster: Object) -> list[Request]:
-        ref = (cluster.get("spec") or {}).get("infrastructureRef") or {}
-        if ref.get("kind") == types.CLUSTER.kind and ref.get("apiGroup") == types.GROUP:
-            return [Request(cluster["metadata"]["namespace"], str(ref["name"]))]
-        return []
+        self.map_cluster = contract.ref_mapper(types.CLUSTER)
 
     def map_machine(self, machine: Object) -> list[Request]:
         labels = machine["metadata"].get("labels") or {}
@@ -88,17 +83,13 @@ class DockerClusterReconciler:
         return self.node_image
 
     async def reconcile(self, req: Request) -> Result:
-        cached = self.infra_clusters.get(req.name, req.namespace)
-        if cached is None:
+        loaded = contract.load_cluster(req, self.infra_clusters, self.clusters)
+        if loaded is None or loaded.paused:
             return Result()
-        before, infra = snapshot(cached), snapshot(cached)
-        cluster_name = owner_cluster_name(infra)
-        cluster = self.clusters.get(cluster_name, req.namespace) if cluster_name else None
-        if pausing.is_paused(cluster, infra):
-            return Result()
-        if infra["metadata"].get("deletionTimestamp"):
+        before, infra, cluster_name = loaded.before, loaded.infra, loaded.cluster_name
+        if loaded.deleting:
             return await self._delete(before, infra, cluster_name)
-        if cluster_name is None or cluster is None:
+        if cluster_name is None or loaded.cluster is None:
             return Result()  # waiting for the Cluster controller to adopt us
         if add_finalizer(infra, types.CLUSTER_FINALIZER):
             await patch(self.client, before, infra)

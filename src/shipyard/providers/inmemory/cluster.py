@@ -20,22 +20,16 @@ from typing import Any
 
 from shipyard.api.core import constants as c
 from shipyard.apimachinery.errors import NotFound
-from shipyard.client.interfaces import GVK, Object, ReaderWriter
-from shipyard.controllers import conditions, ownership, pausing
+from shipyard.client.interfaces import Object, ReaderWriter
+from shipyard.controllers import conditions, ownership
 from shipyard.controllers.kinds import CLUSTER, SECRET
-from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer, snapshot
+from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer
+from shipyard.providers import contract
 from shipyard.providers.inmemory import types
 from shipyard.providers.inmemory.workload import WorkloadClusters, kubeconfig_for
 from shipyard.runtime import Manager, Request, Result, logs
 
 log = logs.get_logger(__name__)
-
-
-def owner_cluster_name(obj: Object) -> str | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("kind") == "Cluster" and GVK(str(ref.get("apiVersion")), "").group == c.GROUP:
-            return str(ref["name"])
-    return None
 
 
 def workload_key(namespace: str, cluster_name: str) -> str:
@@ -48,22 +42,16 @@ class InMemoryClusterReconciler:
         self.infra_clusters = mgr.informer(types.CLUSTER).cache
         self.clusters = mgr.informer(CLUSTER).cache
         self.workloads = workloads
-
-    def map_cluster(self, cluster: Object) -> list[Request]:
-        ref = (cluster.get("spec") or {}).get("infrastructureRef") or {}
-        if ref.get("kind") == types.CLUSTER.kind and ref.get("apiGroup") == types.GROUP:
-            return [Request(cluster["metadata"]["namespace"], str(ref["name"]))]
-        return []
+        self.map_cluster = contract.ref_mapper(types.CLUSTER)
 
     async def reconcile(self, req: Request) -> Result:
-        cached = self.infra_clusters.get(req.name, req.namespace)
-        if cached is None:
+        loaded = contract.load_cluster(req, self.infra_clusters, self.clusters)
+        if loaded is None:
             return Result()
-        before, infra = snapshot(cached), snapshot(cached)
-        cluster_name = owner_cluster_name(infra)
-        cluster = self.clusters.get(cluster_name, req.namespace) if cluster_name else None
-        if pausing.is_paused(cluster, infra):
+        if loaded.paused:
             return Result()
+        before, infra, cluster_name, cluster = (loaded.before, loaded.infra, loaded.cluster_name,
+                                                loaded.cluster)
         if infra["metadata"].get("deletionTimestamp"):
             return await self._reconcile_delete(before, infra, cluster_name)
         if cluster_name is None or cluster is None:

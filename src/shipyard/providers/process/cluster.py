@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from shipyard.api.core import constants as c
 from shipyard.apimachinery.errors import NotFound
-from shipyard.client.interfaces import GVK, Object, ReaderWriter
-from shipyard.controllers import conditions, pausing
+from shipyard.client.interfaces import ReaderWriter
+from shipyard.controllers import conditions
 from shipyard.controllers.kinds import CLUSTER, MACHINE
-from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer, snapshot
+from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer
+from shipyard.providers import contract
 from shipyard.providers.process import types
 from shipyard.providers.process.loadbalancer import LoadBalancer
 from shipyard.providers.process.supervisor import Supervisor
@@ -34,13 +35,6 @@ API_SERVER_PORT = 6443
 RETRY = 5.0
 
 
-def owner_cluster_name(obj: Object) -> str | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("kind") == "Cluster" and GVK(str(ref.get("apiVersion")), "").group == c.GROUP:
-            return str(ref["name"])
-    return None
-
-
 class ProcessClusterReconciler:
     def __init__(self, mgr: Manager, supervisor: Supervisor) -> None:
         self.client: ReaderWriter = mgr.client
@@ -49,12 +43,7 @@ class ProcessClusterReconciler:
         self.machines = mgr.informer(MACHINE).cache
         self.supervisor = supervisor
         self.balancers: dict[tuple[str, str], LoadBalancer] = {}
-
-    def map_cluster(self, cluster: Object) -> list[Request]:
-        ref = (cluster.get("spec") or {}).get("infrastructureRef") or {}
-        if ref.get("kind") == types.CLUSTER.kind and ref.get("apiGroup") == types.GROUP:
-            return [Request(cluster["metadata"]["namespace"], str(ref["name"]))]
-        return []
+        self.map_cluster = contract.ref_mapper(types.CLUSTER)
 
     def backends(self, namespace: str, cluster_name: str) -> list[tuple[str, int]]:
         """API servers of the cluster's control-plane machines whose process runs."""
@@ -71,15 +60,14 @@ class ProcessClusterReconciler:
         return out
 
     async def reconcile(self, req: Request) -> Result:
-        cached = self.infra_clusters.get(req.name, req.namespace)
-        if cached is None:
+        loaded = contract.load_cluster(req, self.infra_clusters, self.clusters)
+        if loaded is None:
             await self._close((req.namespace, req.name))
             return Result()
-        before, infra = snapshot(cached), snapshot(cached)
-        cluster_name = owner_cluster_name(infra)
-        cluster = self.clusters.get(cluster_name, req.namespace) if cluster_name else None
-        if pausing.is_paused(cluster, infra):
+        if loaded.paused:
             return Result()
+        before, infra, cluster_name, cluster = (loaded.before, loaded.infra, loaded.cluster_name,
+                                                loaded.cluster)
         if infra["metadata"].get("deletionTimestamp"):
             await self._close((req.namespace, req.name))
             if remove_finalizer(infra, types.CLUSTER_FINALIZER):

@@ -29,10 +29,10 @@ import base64
 from shipyard.api.core import constants as c
 from shipyard.apimachinery.errors import NotFound
 from shipyard.client.interfaces import Object, ReaderWriter
-from shipyard.controllers import conditions, pausing
+from shipyard.controllers import conditions
 from shipyard.controllers.kinds import CLUSTER, MACHINE, SECRET
-from shipyard.controllers.ownership import owner_machine_name
-from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer, snapshot
+from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer
+from shipyard.providers import contract
 from shipyard.providers.process import types
 from shipyard.providers.process.supervisor import Supervisor
 from shipyard.runtime import Manager, Request, Result, logs
@@ -53,29 +53,15 @@ class ProcessMachineReconciler:
         self.machines = mgr.informer(MACHINE).cache
         self.clusters = mgr.informer(CLUSTER).cache
         self.supervisor = supervisor
-
-    def map_cluster(self, cluster: Object) -> list[Request]:
-        namespace = cluster["metadata"]["namespace"]
-        return [Request(namespace, m["metadata"]["name"]) for m in self.infra_machines.list(
-            namespace, f"{c.CLUSTER_NAME_LABEL}={cluster['metadata']['name']}")]
-
-    def map_machine(self, machine: Object) -> list[Request]:
-        ref = (machine.get("spec") or {}).get("infrastructureRef") or {}
-        if ref.get("kind") == types.MACHINE.kind and ref.get("apiGroup") == types.GROUP:
-            return [Request(machine["metadata"]["namespace"], str(ref["name"]))]
-        return []
+        self.map_cluster = contract.cluster_members(self.infra_machines)
+        self.map_machine = contract.ref_mapper(types.MACHINE)
 
     async def reconcile(self, req: Request) -> Result:
-        cached = self.infra_machines.get(req.name, req.namespace)
-        if cached is None:
+        loaded = contract.load_machine(req, self.infra_machines, self.machines, self.clusters)
+        if loaded is None or loaded.paused:
             return Result()
-        before, infra = snapshot(cached), snapshot(cached)
-        machine_name = owner_machine_name(infra)
-        machine = self.machines.get(machine_name, req.namespace) if machine_name else None
-        cluster_name = str(machine["spec"]["clusterName"]) if machine else None
-        cluster = self.clusters.get(cluster_name, req.namespace) if cluster_name else None
-        if pausing.is_paused(cluster, infra):
-            return Result()
+        before, infra, machine = loaded.before, loaded.infra, loaded.machine
+        cluster_name = loaded.cluster_name
         if infra["metadata"].get("deletionTimestamp"):
             return await self._delete(before, infra)
         if machine is None or cluster_name is None:
@@ -83,7 +69,7 @@ class ProcessMachineReconciler:
         changed = add_finalizer(infra, types.MACHINE_FINALIZER)
         spec = infra.setdefault("spec", {})
         if not spec.get("providerID"):
-            spec["providerID"] = types.provider_id(cluster_name, str(machine_name))
+            spec["providerID"] = types.provider_id(cluster_name, str(machine["metadata"]["name"]))
             changed = True
         if changed:
             await patch(self.client, before, infra)
