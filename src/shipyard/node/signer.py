@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime
+import logging
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,7 +31,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from shipyard.apimachinery.errors import AlreadyExists, NotFound
+from shipyard.apimachinery.errors import (
+    AlreadyExists,
+    InternalError,
+    NotFound,
+    ServiceUnavailable,
+    Timeout,
+    TooManyRequests,
+)
 from shipyard.bootstrap.kubeadm.certs import (
     KeyPair,
     encode_private_key,
@@ -38,6 +47,8 @@ from shipyard.bootstrap.kubeadm.certs import (
 )
 from shipyard.client import Client
 from shipyard.node.machine import rooted
+
+log = logging.getLogger(__name__)
 
 CSR_TYPE: Final = "shipyard.io/node-csr"
 NAMESPACE: Final = "kube-system"
@@ -127,29 +138,55 @@ async def sign_pending(client: Client, root: Path) -> None:
         await client.update(secret)
 
 
+TRANSIENT: Final = (InternalError, ServiceUnavailable, Timeout, TooManyRequests, OSError,
+                    TimeoutError)
+"""What a busy control plane answers while etcd elects a leader or a member joins: worth
+another try until the deadline, as a kubelet's bootstrap retries."""
+
+
 async def obtain(client: Client, node: str, timeout: float) -> KeyPair:
-    """Ask for the node's client certificate and wait for it (bounded by ``timeout``)."""
+    """Ask for the node's client certificate and wait for it (bounded by ``timeout``); server
+    errors and timeouts on the way are retried until then."""
     csr, key = request(node)
     body = {"apiVersion": "v1", "kind": "Secret", "type": CSR_TYPE,
             "metadata": {"name": secret_name(node), "namespace": NAMESPACE},
             "data": {"request": _b64(csr)}}
-    try:
-        await client.create(body)
-    except AlreadyExists:
-        await client.delete("v1", "Secret", secret_name(node), NAMESPACE)
-        await client.create(body)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+
+    def expired(error: Exception) -> bool:
+        if loop.time() > deadline:
+            return True
+        log.info("node certificate request for %s: %s; retrying", node, error)
+        return False
+
+    while True:
+        try:
+            try:
+                await client.create(body)
+            except AlreadyExists:
+                await client.delete("v1", "Secret", secret_name(node), NAMESPACE)
+                await client.create(body)
+            break
+        except TRANSIENT as e:
+            if expired(e):
+                raise
+            await asyncio.sleep(1.0)
     while True:
         try:
             data = (await client.get("v1", "Secret", secret_name(node), NAMESPACE)).get(
                 "data") or {}
         except NotFound:
             data = {}
+        except TRANSIENT as e:
+            if expired(e):
+                raise
+            data = {}
         if "denied" in data:
             raise SigningDenied(base64.b64decode(data["denied"]).decode())
         if "certificate" in data:
-            await client.delete("v1", "Secret", secret_name(node), NAMESPACE)
+            with contextlib.suppress(NotFound):
+                await client.delete("v1", "Secret", secret_name(node), NAMESPACE)
             return KeyPair(base64.b64decode(data["certificate"]), key)
         if loop.time() > deadline:
             raise TimeoutError(f"no control-plane machine signed the node certificate of "
