@@ -40,12 +40,20 @@ CORE = ["shipyard.controllers.cluster:setup", "shipyard.controllers.machine:setu
 """Only the controllers under test here: the others are tested on their own."""
 
 
-def install_crd(api: HTTP, manifest: dict[str, Any]) -> None:
-    """Create a CRD unless present (other modules install the same ones), wait Established."""
+def install_crd(api: HTTP, manifest: dict[str, Any], *, replace: bool = False) -> None:
+    """Create a CRD unless present (other modules install the same ones), wait Established.
+    With `replace`, a present one gets this spec (e.g. one serving v1beta1 too)."""
     name = manifest["metadata"]["name"]
-    if api.get(f"{CRD_PATH}/{name}").status != 200:
+    current = api.get(f"{CRD_PATH}/{name}")
+    if current.status != 200:
         resp = api.post(CRD_PATH, manifest)
         assert resp.status in (201, 409), resp.body
+    elif replace and current.json()["spec"] != manifest["spec"]:
+        body = {**manifest, "metadata": {**manifest["metadata"],
+                                         "resourceVersion": current.json()["metadata"][
+                                             "resourceVersion"]}}
+        resp = api.put(f"{CRD_PATH}/{name}", body)
+        assert resp.status == 200, resp.body
     for _ in range(1000):
         obj = api.get(f"{CRD_PATH}/{name}").json()
         if any(c["type"] == "Established" and c["status"] == "True"

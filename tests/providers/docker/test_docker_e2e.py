@@ -51,7 +51,7 @@ def docker_all_crds(capi: Server) -> Iterator[Server]:
     api = capi.client()
     for manifest in [*kubeadm_types.crd_manifests(serve_v1beta1=True),
                      *kcp_types.crd_manifests(), *types.crd_manifests()]:
-        install_crd(api, manifest)
+        install_crd(api, manifest, replace=True)  # upstream's v1beta1 kinds served too
     yield capi
     api.pool.clear()
 
