@@ -78,8 +78,9 @@ async def test_creates_a_machine_set_with_hash_and_annotations() -> None:
     hash_label = ms["metadata"]["labels"]["machine-template-hash"]
     digits, _, suffix = hash_label.partition("-")
     assert digits.isdigit() and len(suffix) == 5
-    assert ms["spec"]["selector"]["matchLabels"] == {"pool": "md",
-                                                     "machine-template-hash": hash_label}
+    assert ms["spec"]["selector"]["matchLabels"] == {
+        "pool": "md", "machine-template-hash": hash_label,
+        "cluster.x-k8s.io/cluster-name": "c1"}  # selector and template in the same cluster
     assert ms["metadata"]["name"].startswith("md-")
     assert ms["metadata"]["labels"]["cluster.x-k8s.io/deployment-name"] == "md"
     assert ms["metadata"]["annotations"] == {
@@ -96,7 +97,7 @@ async def test_creates_a_machine_set_with_hash_and_annotations() -> None:
     status = md["status"]
     assert (status["replicas"], status["availableReplicas"], status["upToDateReplicas"],
             status["phase"]) == (3, 3, 3, "Running")
-    assert status["selector"] == "pool=md"
+    assert status["selector"] == "cluster.x-k8s.io/cluster-name=c1,pool=md"
 
 
 async def rolling(replicas: int, surge: Any, unavailable: Any) -> None:
@@ -267,3 +268,25 @@ async def test_deletion_removes_sets_then_finalizer() -> None:
             await loop.ms.reconcile(Request(NS, ms["metadata"]["name"]))
     assert await loop.sets() == []
     assert (await fake.list(V1B2, "MachineDeployment", NS))["items"] == []
+
+
+async def test_an_empty_selector_is_defaulted_as_upstream_does() -> None:
+    """CAPD's quick start writes ``selector: {matchLabels: null}`` and no template labels,
+    leaving the rest to upstream's defaulting webhook, which Shipyard does not run: the
+    controller defaults them (deployment name and cluster name labels) and carries on."""
+    fake = await capi_fake()
+    md = deployment(2)
+    md["spec"]["selector"] = {"matchLabels": None}
+    md["spec"]["template"]["metadata"] = {}
+    await fake.create(md)
+    loop = Loop(fake)
+    await loop.step()
+    await loop.step()
+    md = await fake.get(V1B2, "MachineDeployment", "md", NS)
+    expected = {"cluster.x-k8s.io/cluster-name": "c1", "cluster.x-k8s.io/deployment-name": "md"}
+    assert md["spec"]["selector"]["matchLabels"] == expected
+    assert md["spec"]["template"]["metadata"]["labels"] == expected
+    found = await machines(fake)
+    assert len(found) == 2
+    assert all(m["metadata"]["labels"].items() >= expected.items() for m in found)
+    assert md["status"]["selector"]

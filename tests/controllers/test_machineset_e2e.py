@@ -103,7 +103,7 @@ async def test_machine_set_scales_with_delete_annotation(full_env: Env, capi: Se
     assert any(ref["kind"] == "Machine" and ref.get("controller")
                for ref in infra["metadata"]["ownerReferences"])
     scale_view = await env.kube.get(V2, "MachineSet", "ms", env.namespace)
-    assert scale_view["status"]["selector"] == "pool=a"
+    assert scale_view["status"]["selector"] == "cluster.x-k8s.io/cluster-name=c1,pool=a"
     # As upstream, the template belongs to the Cluster (GC and `move` follow it).
     owners = (await env.kube.get(types.API_VERSION, "InMemoryMachineTemplate", "workers",
                                  env.namespace))["metadata"]["ownerReferences"]
@@ -167,7 +167,7 @@ async def test_machine_deployment_rolls_out_keeping_availability(full_env: Env) 
     assert got is not None
     assert got["metadata"]["annotations"]["machinedeployment.clusters.x-k8s.io/revision"] == "2"
     assert got["status"]["phase"] == "Running"
-    assert got["status"]["selector"] == "pool=md"
+    assert got["status"]["selector"] == "cluster.x-k8s.io/cluster-name=c1,pool=md"
 
     await scale(env, "MachineDeployment", "md", 3)
     await eventually(lambda: settled("v1.34.0", 3), "scaled to 3", timeout=40)

@@ -217,6 +217,7 @@ class MachineDeploymentReconciler:
             changed = True
         if cluster is not None:
             changed = ensure_owner_reference(md, owner_reference(cluster)) or changed
+        changed = msutil.default_selector(md, MACHINE_DEPLOYMENT_NAME_LABEL) or changed
         return await self.client.update(md) if changed else md
 
     async def _report_invalid(self, md: Object, problem: str) -> None:

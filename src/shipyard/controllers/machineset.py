@@ -214,6 +214,7 @@ class MachineSetReconciler:
             changed = True
         if cluster is not None and owned_by_kind(ms, "MachineDeployment") is None:
             changed = ensure_owner_reference(ms, owner_reference(cluster)) or changed
+        changed = msutil.default_selector(ms, MACHINE_SET_NAME_LABEL) or changed
         return await self.client.update(ms) if changed else ms
 
     async def _patch_status(self, obj: Object, status: dict[str, Any]) -> None:

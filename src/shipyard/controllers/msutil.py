@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 
 from shipyard.api.core.constants import (
+    CLUSTER_NAME_LABEL,
     DELETE_MACHINE_ANNOTATION,
     MACHINE_HEALTH_CHECK_SUCCEEDED_CONDITION,
     MACHINE_NODE_HEALTHY_CONDITION,
@@ -218,3 +219,24 @@ def templates_equal(a: Object, b: Object) -> bool:
 
 def names(objs: Iterable[Object]) -> list[str]:
     return [str(o["metadata"]["name"]) for o in objs]
+
+
+def default_selector(obj: Object, name_label: str) -> bool:
+    """What upstream's defaulting webhook and controller make of a MachineDeployment's (or
+    MachineSet's) selector, which Shipyard has no defaulting webhook for: an empty selector
+    selects by the object's own name label, and selector and template labels always carry the
+    cluster-name label. Manifests written for upstream (CAPD's quick start has
+    ``selector: {matchLabels: null}``) then work unchanged. True if it changed `obj`."""
+    spec = obj.setdefault("spec", {})
+    selector = spec.get("selector") or {}
+    match = dict(selector.get("matchLabels") or {})
+    template_meta = (spec.setdefault("template", {})).setdefault("metadata", {})
+    labels = dict(template_meta.get("labels") or {})
+    wanted = {CLUSTER_NAME_LABEL: str(spec.get("clusterName", ""))}
+    if not match and not selector.get("matchExpressions"):
+        wanted[name_label] = str(obj["metadata"]["name"])
+    if all(match.get(k) == v and labels.get(k) == v for k, v in wanted.items()):
+        return False
+    spec["selector"] = {**selector, "matchLabels": {**match, **wanted}}
+    template_meta["labels"] = {**labels, **wanted}
+    return True
