@@ -52,7 +52,6 @@ log = logs.get_logger(__name__)
 BOOTSTRAP_DATA_KEY: Final = "value"
 RECHECK: Final = 5.0
 RETRY: Final = 5.0
-START_WAIT: Final = 2.0
 
 
 class DockerMachineReconciler:
