@@ -51,7 +51,8 @@ async def test_creates_machines_with_cloned_bootstrap_and_infrastructure() -> No
     assert infra["metadata"]["annotations"]["cluster.x-k8s.io/cloned-from-groupkind"] == (
         "TestMachineTemplate.infrastructure.cluster.x-k8s.io")
     status = (await fake.get(V1B2, "MachineSet", "ms", NS))["status"]
-    assert status["replicas"] == 3 and status["selector"] == "cluster.x-k8s.io/cluster-name=c1,pool=ms"
+    assert status["replicas"] == 3
+    assert status["selector"] == "cluster.x-k8s.io/cluster-name=c1,pool=ms"
     assert status["readyReplicas"] == 0 and status["upToDateReplicas"] == 3
 
 
