@@ -199,3 +199,10 @@ def test_init_on_real_kubernetes_applies_the_controller_deployment(
         "get", "deployment", deploy.NAME, "-n", deploy.NAMESPACE, "-o", "json").stdout)
     assert got["spec"]["template"]["spec"]["containers"][0]["image"] == \
         "example.com/shipyard:test2"
+    # Leave the shared cluster as found: the CRDs init wired to its (unreachable, no kubelet
+    # here) webhook Service go back to conversion None with the providers.
+    removed = shipyard("delete", "--all", "--kubeconfig", str(realkube_server.kubeconfig))
+    assert removed.exit_code == 0, removed.output
+    crd = json.loads(realkube_server.kubectl(
+        "get", "crd", "machines.cluster.x-k8s.io", "-o", "json").stdout)
+    assert crd["spec"]["conversion"]["strategy"] == "None"
