@@ -161,7 +161,11 @@ class GatewayEtcdMembership:
                          {"targetID": to_member}, urls or None)
 
     async def remove_member(self, target: EtcdTarget, member: str) -> None:
-        await self._post(target, "/v3/cluster/member/remove", {"ID": member})
+        # Through the members that stay: the member being removed stops its server as the
+        # removal commits, and may answer "server stopped" for a removal that went through.
+        urls = [u for m in await self.members(target) if m["id"] != member
+                for u in m["client_urls"]]
+        await self._post(target, "/v3/cluster/member/remove", {"ID": member}, urls or None)
 
     async def aclose(self) -> None:
         if self._session is not None:
