@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import json
 import logging
+import platform
 from pathlib import Path
 from typing import Any, Final, NotRequired, TypedDict
 
@@ -112,6 +114,21 @@ def node_manifest(config: KubeletConfig) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Node", "metadata": meta, "spec": spec}
 
 
+@functools.cache
+def os_image() -> str:
+    """What the kubelet reports as the Node's OS image: os-release's PRETTY_NAME of the system
+    it runs on (the node image's Debian in a container machine, the host's for a process
+    machine)."""
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key == "PRETTY_NAME":
+                return value.strip().strip('"')
+    except OSError:
+        pass
+    return "Shipyard"
+
+
 def node_status(config: KubeletConfig, previous: dict[str, Any] | None) -> dict[str, Any]:
     heartbeat = now_rfc3339()
     transitions = {c["type"]: (c.get("status", ""), c.get("lastTransitionTime", heartbeat))
@@ -124,8 +141,9 @@ def node_status(config: KubeletConfig, previous: dict[str, Any] | None) -> dict[
         "nodeInfo": {"kubeletVersion": config["kubeletVersion"],
                      "kubeProxyVersion": config["kubeletVersion"],
                      "operatingSystem": "linux", "architecture": "amd64",
-                     "containerRuntimeVersion": "shipyard://process", "osImage": "Shipyard",
-                     "kernelVersion": "", "machineID": "", "systemUUID": "", "bootID": ""},
+                     "containerRuntimeVersion": "shipyard://process", "osImage": os_image(),
+                     "kernelVersion": platform.release(), "machineID": "", "systemUUID": "",
+                     "bootID": ""},
     }
 
 

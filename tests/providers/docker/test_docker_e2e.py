@@ -195,6 +195,10 @@ async def test_quick_start_scale_rollout_remediation_and_deletion(
     cp_container = docker_client.containers.get(cp["metadata"]["name"])
     cp_ip = next(iter(cp_container.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
     assert json.loads(backends) == [f"{cp_ip}:6443"]
+    nodes = json.loads(await asyncio.to_thread(kubectl, workload, "get", "nodes", "-o",
+                                               "json"))["items"]
+    assert {n["status"]["nodeInfo"]["osImage"] for n in nodes} == {
+        "Debian GNU/Linux 12 (bookworm)"}  # the node image's, as kind's nodes report theirs
 
     # 2. Scale the workers with kubectl.
     await asyncio.to_thread(kubectl, mgmt, "scale", "-n", namespace,
