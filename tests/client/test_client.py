@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import uuid
+import warnings
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,32 @@ async def test_a_closed_client_refuses_requests_rather_than_reopening(server: Se
     with pytest.raises(ClientClosedError, match="is closed"):
         await client.get("v1", "Namespace", "default")
     await client.close()  # idempotent
+
+
+async def _cancel_watches_then_close(server: Server) -> None:
+    client = Client.from_kubeconfig(server.kubeconfig)
+
+    async def watch() -> None:
+        async for _ in client.watch("v1", "Namespace"):
+            pass
+
+    watches = [asyncio.create_task(watch()) for _ in range(4)]
+    await asyncio.sleep(0.3)
+    for task in watches:
+        task.cancel()
+    await asyncio.gather(*watches, return_exceptions=True)
+    await client.close()
+
+
+async def test_close_ends_the_connections_of_cancelled_watches(server: Server) -> None:
+    # A cancelled watch's TLS connection is shut down gracefully by aiohttp; a loop ending right
+    # after close() (asyncio.run, a test) must not leave its socket open.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(2):
+            await asyncio.to_thread(asyncio.run, _cancel_watches_then_close(server))
+            gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 async def test_kubeconfig_context_and_ca(server: Server, tmp_path: Path) -> None:

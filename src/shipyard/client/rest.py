@@ -5,11 +5,18 @@ response is turned back into the apimachinery error its Status body names, so ca
 `NotFound`, `Conflict`, `Expired`... exactly as the server raised them. Watches are read with
 `iter_any()` and split into lines here: aiohttp's line reader fails on lines longer than twice
 its buffer, and a watch line is a whole object.
+
+`close()` ends every connection the client opened, not only those still pooled: aiohttp closes a
+TLS connection it drops (a cancelled watch, a response it will not reuse) gracefully, and the
+socket stays open until the server's close_notify arrives; an event loop closed before that
+(the end of an `asyncio.run`, of a test) leaked the socket, reported as a ResourceWarning.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import weakref
 from collections.abc import AsyncGenerator
 from typing import Any, cast
 from urllib.parse import quote
@@ -39,6 +46,36 @@ class ClientClosedError(RuntimeError):
     """A request on a `Client` after `close()`."""
 
 
+class _Connector(aiohttp.TCPConnector):
+    """A `TCPConnector` that remembers the transports it opened (weakly: a transport is gone once
+    its socket closed) so that `abort_all()` can end those aiohttp closed but TLS still shuts
+    down."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.opened: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
+
+    async def _create_connection(self, req: aiohttp.ClientRequest, traces: list[Any],
+                                 timeout: aiohttp.ClientTimeout) -> Any:
+        proto = await super()._create_connection(req, traces, timeout)
+        if proto.transport is not None:
+            self.opened.add(proto.transport)
+        return proto
+
+    async def abort_all(self) -> None:
+        """Abort every transport still open and wait (briefly) until their sockets closed."""
+        lost: list[asyncio.Future[None]] = []
+        for transport in list(self.opened):
+            transport.abort()  # type: ignore[attr-defined]
+            closed = getattr(transport.get_protocol(), "closed", None)
+            if isinstance(closed, asyncio.Future) and not closed.done():
+                lost.append(closed)
+        if lost:
+            await asyncio.wait(lost, timeout=1.0)
+        # the socket of a TLS connection closes one callback after its protocol heard of it
+        await asyncio.sleep(0)
+
+
 class Client:
     """An async Kubernetes client. Use as `async with Client.from_kubeconfig(path) as c:`."""
 
@@ -49,6 +86,7 @@ class Client:
         self.request_timeout = request_timeout
         self.mapper = DiscoveryRESTMapper(self.get_json)
         self._session: aiohttp.ClientSession | None = None
+        self._connector: _Connector | None = None
         self._closed = False
 
     @classmethod
@@ -71,16 +109,20 @@ class Client:
         """Release the connections. A closed client refuses further requests rather than
         quietly opening a new pool that nobody would close."""
         self._closed = True
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        session, connector = self._session, self._connector
+        self._session = self._connector = None
+        if session is not None:
+            await session.close()
+        if connector is not None:
+            await connector.abort_all()
 
     def _http(self) -> aiohttp.ClientSession:
         if self._closed:
             raise ClientClosedError(f"client for {self.config.server} is closed")
         if self._session is None or self._session.closed:
+            self._connector = _Connector(ssl=self.config.ssl_context, limit=100)
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=100),
+                connector=self._connector,
                 headers={"User-Agent": self.user_agent, "Accept": "application/json"},
             )
         return self._session
