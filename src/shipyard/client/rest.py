@@ -53,7 +53,7 @@ class _Connector(aiohttp.TCPConnector):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.opened: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
+        self.opened: weakref.WeakSet[asyncio.Transport] = weakref.WeakSet()
 
     async def _create_connection(self, req: aiohttp.ClientRequest, traces: list[Any],
                                  timeout: aiohttp.ClientTimeout) -> Any:
@@ -66,7 +66,7 @@ class _Connector(aiohttp.TCPConnector):
         """Abort every transport still open and wait (briefly) until their sockets closed."""
         lost: list[asyncio.Future[None]] = []
         for transport in list(self.opened):
-            transport.abort()  # type: ignore[attr-defined]
+            transport.abort()
             closed = getattr(transport.get_protocol(), "closed", None)
             if isinstance(closed, asyncio.Future) and not closed.done():
                 lost.append(closed)
