@@ -44,7 +44,8 @@ WRITER = textwrap.dedent(
         for i in range(100000):
             name = f"/registry/kill/w{w}-{i}"
             entry = await store.create(name, {"metadata": {"name": name}})
-            print(name, entry.mod_revision, flush=True)
+            sys.stdout.write(f"{name} {entry.mod_revision}\\n")  # one write: one line
+            sys.stdout.flush()
 
     async def main():
         store = SQLiteStore(sys.argv[1], compaction_interval=0)
@@ -67,7 +68,7 @@ async def test_every_acknowledged_write_survives_kill_9(db_path: Path) -> None:
     acknowledged: dict[str, int] = {}
     try:
         for line in child.stdout:
-            name, acked = line.split()
+            name, acked = line.split()  # whole lines: the child is alive until the kill
             acknowledged[name] = int(acked)
             if len(acknowledged) >= 300:
                 break
@@ -75,10 +76,12 @@ async def test_every_acknowledged_write_survives_kill_9(db_path: Path) -> None:
         child.send_signal(signal.SIGKILL)
         child.wait()
     assert child.returncode == -signal.SIGKILL
-    for line in child.stdout:  # acknowledged before the kill landed
-        name, acked = line.split()
-        acknowledged[name] = int(acked)
-    child.stdout.close()
+    with child.stdout:
+        for line in child.stdout:  # acknowledged before the kill landed
+            if not line.endswith("\n"):
+                break  # cut by the kill mid-write: never acknowledged
+            name, acked = line.split()
+            acknowledged[name] = int(acked)
 
     store = SQLiteStore(db_path, compaction_interval=0)
     await store.open()
