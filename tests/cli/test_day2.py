@@ -103,7 +103,12 @@ async def test_rollout_restart_pause_and_resume(capi: Server, cluster: Env) -> N
         return now if now and not uids(now) & uids(first) else None
 
     replaced = await eventually(all_replaced, "every Machine replaced", timeout=40)
-    (new_set,) = (await kube.list(V2, "MachineSet", ns))["items"]
+
+    async def one_set() -> list[dict[str, object]] | None:
+        sets: list[dict[str, object]] = (await kube.list(V2, "MachineSet", ns))["items"]
+        return sets if len(sets) == 1 else None  # the emptied old set goes a moment later
+
+    (new_set,) = await eventually(one_set, "the old MachineSet deleted", timeout=20)
     assert new_set["metadata"]["uid"] != old_set["metadata"]["uid"]
 
     # Paused: a template change makes no new MachineSet and replaces nothing until resumed.
