@@ -43,6 +43,7 @@ __all__ = [
     "ConversionError",
     "VersionResolver",
     "convert",
+    "convert_keeping_data",
     "to_v1beta1",
     "to_v1beta2",
 ]
@@ -57,6 +58,43 @@ _CAPI_GROUPS = ("bootstrap.cluster.x-k8s.io", "controlplane.cluster.x-k8s.io",
 
 class ConversionError(ValueError):
     """An object cannot be converted (unknown kind or version, or an unresolvable reference)."""
+
+
+def convert_keeping_data(obj: JSON, to_version: str, up: bool,
+                         body_convert: Callable[[JSON, bool], JSON]) -> JSON:
+    """Upstream's lossless conversion for a provider's kinds: `body_convert(obj, up)` maps
+    everything but metadata between the versions; what the target cannot hold travels in the
+    `cluster.x-k8s.io/conversion-data` annotation (the source body, when the round trip would
+    lose something), and an annotation saved by an earlier conversion is restored when it still
+    round-trips to the source. A new dict; `ConversionError` when the body does not convert."""
+    source = copy.deepcopy(obj)
+    metadata = source.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    raw = None
+    if isinstance(annotations, dict):
+        raw = annotations.pop(CONVERSION_DATA_ANNOTATION, None)
+        if not annotations:
+            del source["metadata"]["annotations"]
+    try:
+        saved = json.loads(raw) if isinstance(raw, str) and raw else None
+    except ValueError:
+        saved = None
+    try:
+        target: JSON | None = None
+        if isinstance(saved, dict) and saved.get("apiVersion") == to_version and \
+                _body(body_convert(saved, not up)) == _body(source):
+            target = {**copy.deepcopy(saved),
+                      "metadata": copy.deepcopy(source.get("metadata") or {})}
+        if target is None:
+            target = body_convert(source, up)
+        lossless = _body(body_convert(target, not up)) == _body(source)
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise ConversionError(f"cannot convert {obj.get('kind')}: {e}") from e
+    if not lossless:
+        meta = target.setdefault("metadata", {})
+        meta.setdefault("annotations", {})[CONVERSION_DATA_ANNOTATION] = json.dumps(
+            _body(source), separators=(",", ":"), sort_keys=True)
+    return target
 
 
 @dataclass

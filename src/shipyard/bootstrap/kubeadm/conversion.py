@@ -24,11 +24,9 @@ back unchanged.
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
-from shipyard.api.core.constants import CONVERSION_DATA_ANNOTATION
-from shipyard.api.core.conversion import ConversionError
+from shipyard.api.core.conversion import ConversionError, convert_keeping_data
 from shipyard.api.core.durations import format_seconds, parse_seconds
 
 from .types import GROUP
@@ -192,10 +190,6 @@ def _body_convert(obj: JSON, up: bool) -> JSON:
     return out
 
 
-def _body(obj: JSON) -> JSON:
-    return {k: v for k, v in obj.items() if k != "metadata"}
-
-
 def convert(obj: JSON, to_version: str) -> JSON:
     """`obj` (v1beta1 or v1beta2) as `to_version` (`group/version`); a new dict."""
     kind = obj.get("kind")
@@ -204,34 +198,9 @@ def convert(obj: JSON, to_version: str) -> JSON:
     source_version = obj.get("apiVersion")
     if source_version not in (V1BETA1, V1BETA2) or to_version not in (V1BETA1, V1BETA2):
         raise ConversionError(f"cannot convert {kind} from {source_version!r} to {to_version!r}")
-    source = copy.deepcopy(obj)
-    annotations = (source.get("metadata") or {}).get("annotations") or {}
-    raw = annotations.pop(CONVERSION_DATA_ANNOTATION, None)
-    if not annotations and "annotations" in (source.get("metadata") or {}):
-        del source["metadata"]["annotations"]
     if source_version == to_version:
         return copy.deepcopy(obj)
-    up = to_version == V1BETA2
-    try:
-        saved = json.loads(raw) if raw else None
-    except ValueError:
-        saved = None
-    target: JSON | None = None
-    try:
-        if isinstance(saved, dict) and saved.get("apiVersion") == to_version and \
-                _body(_body_convert(saved, not up)) == _body(source):
-            target = {**copy.deepcopy(saved), "metadata": copy.deepcopy(
-                source.get("metadata") or {})}
-        if target is None:
-            target = _body_convert(source, up)
-        lossless = _body(_body_convert(target, not up)) == _body(source)
-    except (TypeError, ValueError, KeyError, AttributeError) as e:
-        raise ConversionError(f"cannot convert {kind}: {e}") from e
-    if not lossless:
-        meta = target.setdefault("metadata", {})
-        meta.setdefault("annotations", {})[CONVERSION_DATA_ANNOTATION] = json.dumps(
-            _body(source), separators=(",", ":"), sort_keys=True)
-    return target
+    return convert_keeping_data(obj, to_version, to_version == V1BETA2, _body_convert)
 
 
 class KubeadmConverter:
