@@ -12,6 +12,8 @@ Contract:
 - `cluster_members(cache)`: a map function turning a Cluster into requests for the objects in
   `cache` labelled with its name (``cluster.x-k8s.io/cluster-name``).
 - `owner_cluster_name(obj)`: the Cluster named by `obj`'s ownerReferences, or None.
+- `MachineReconcilerBase(mgr, gvk)`: what every InfraMachine reconciler holds (client, the
+  caches, both map functions) and `self.load(req)`.
 - `load_machine(...)` / `load_cluster(...)`: the infrastructure object (from the informer
   cache, a private copy and the `before` snapshot for patching), its owners, and whether the
   cluster or the object is paused; None when the object is gone.
@@ -23,11 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shipyard.api.core import constants as c
-from shipyard.client.interfaces import GVK, Object
+from shipyard.client.interfaces import GVK, Object, ReaderWriter
 from shipyard.controllers import pausing
+from shipyard.controllers.kinds import CLUSTER, MACHINE
 from shipyard.controllers.ownership import owner_machine_name
 from shipyard.controllers.patching import snapshot
-from shipyard.runtime import Request
+from shipyard.runtime import Manager, Request
 from shipyard.runtime.cache import Cache
 
 MapFunc = Callable[[Object], list[Request]]
@@ -106,3 +109,18 @@ def load_cluster(req: Request, infra_clusters: Cache, clusters: Cache) -> InfraC
     cluster_name = owner_cluster_name(infra)
     cluster = clusters.get(cluster_name, req.namespace) if cluster_name else None
     return InfraCluster(before, infra, cluster_name, cluster, pausing.is_paused(cluster, infra))
+
+
+class MachineReconcilerBase:
+    """The part every infrastructure provider's machine reconciler shares."""
+
+    def __init__(self, mgr: Manager, machine_gvk: GVK) -> None:
+        self.client: ReaderWriter = mgr.client
+        self.infra_machines = mgr.informer(machine_gvk).cache
+        self.machines = mgr.informer(MACHINE).cache
+        self.clusters = mgr.informer(CLUSTER).cache
+        self.map_cluster = cluster_members(self.infra_machines)
+        self.map_machine = ref_mapper(machine_gvk)
+
+    def load(self, req: Request) -> InfraMachine | None:
+        return load_machine(req, self.infra_machines, self.machines, self.clusters)

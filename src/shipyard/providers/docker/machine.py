@@ -36,9 +36,9 @@ from typing import Any, Final
 
 from shipyard.api.core import constants as c
 from shipyard.apimachinery.errors import NotFound
-from shipyard.client.interfaces import Object, ReaderWriter
+from shipyard.client.interfaces import Object
 from shipyard.controllers import conditions
-from shipyard.controllers.kinds import CLUSTER, MACHINE, SECRET
+from shipyard.controllers.kinds import SECRET
 from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer
 from shipyard.providers import contract
 from shipyard.providers.docker import bootstrap, types
@@ -54,21 +54,16 @@ RECHECK: Final = 5.0
 RETRY: Final = 5.0
 
 
-class DockerMachineReconciler:
+class DockerMachineReconciler(contract.MachineReconcilerBase):
     def __init__(self, mgr: Manager, engine: Engine, node_image: str,
                  clusters: DockerClusterReconciler) -> None:
-        self.client: ReaderWriter = mgr.client
-        self.infra_machines = mgr.informer(types.MACHINE).cache
-        self.machines = mgr.informer(MACHINE).cache
-        self.clusters = mgr.informer(CLUSTER).cache
+        super().__init__(mgr, types.MACHINE)
         self.engine = engine
         self.node_image = node_image
         self.lb = clusters
-        self.map_cluster = contract.cluster_members(self.infra_machines)
-        self.map_machine = contract.ref_mapper(types.MACHINE)
 
     async def reconcile(self, req: Request) -> Result:
-        loaded = contract.load_machine(req, self.infra_machines, self.machines, self.clusters)
+        loaded = self.load(req)
         if loaded is None or loaded.paused:
             return Result()
         before, infra, machine, cluster = (loaded.before, loaded.infra, loaded.machine,

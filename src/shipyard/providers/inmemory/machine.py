@@ -23,7 +23,7 @@ from shipyard.api.core import constants as c
 from shipyard.apimachinery.errors import AlreadyExists, NotFound
 from shipyard.client.interfaces import Object, ReaderWriter
 from shipyard.controllers import conditions
-from shipyard.controllers.kinds import CLUSTER, MACHINE, NODE
+from shipyard.controllers.kinds import NODE
 from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer
 from shipyard.providers import contract
 from shipyard.providers.inmemory import types
@@ -39,19 +39,14 @@ KUBELET_VERSION = "v1.33.0"
 
 
 
-class InMemoryMachineReconciler:
+class InMemoryMachineReconciler(contract.MachineReconcilerBase):
     def __init__(self, mgr: Manager, workloads: WorkloadClusters, boot_delay: float) -> None:
-        self.client: ReaderWriter = mgr.client
-        self.infra_machines = mgr.informer(types.MACHINE).cache
-        self.machines = mgr.informer(MACHINE).cache
-        self.clusters = mgr.informer(CLUSTER).cache
+        super().__init__(mgr, types.MACHINE)
         self.workloads = workloads
         self.boot_delay = boot_delay
-        self.map_cluster = contract.cluster_members(self.infra_machines)
-        self.map_machine = contract.ref_mapper(types.MACHINE)
 
     async def reconcile(self, req: Request) -> Result:
-        loaded = contract.load_machine(req, self.infra_machines, self.machines, self.clusters)
+        loaded = self.load(req)
         if loaded is None or loaded.paused:
             return Result()
         before, infra, machine = loaded.before, loaded.infra, loaded.machine

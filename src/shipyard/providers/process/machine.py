@@ -28,9 +28,9 @@ import base64
 
 from shipyard.api.core import constants as c
 from shipyard.apimachinery.errors import NotFound
-from shipyard.client.interfaces import Object, ReaderWriter
+from shipyard.client.interfaces import Object
 from shipyard.controllers import conditions
-from shipyard.controllers.kinds import CLUSTER, MACHINE, SECRET
+from shipyard.controllers.kinds import SECRET
 from shipyard.controllers.patching import add_finalizer, patch, remove_finalizer
 from shipyard.providers import contract
 from shipyard.providers.process import types
@@ -46,18 +46,13 @@ RECHECK = 5.0
 
 
 
-class ProcessMachineReconciler:
+class ProcessMachineReconciler(contract.MachineReconcilerBase):
     def __init__(self, mgr: Manager, supervisor: Supervisor) -> None:
-        self.client: ReaderWriter = mgr.client
-        self.infra_machines = mgr.informer(types.MACHINE).cache
-        self.machines = mgr.informer(MACHINE).cache
-        self.clusters = mgr.informer(CLUSTER).cache
+        super().__init__(mgr, types.MACHINE)
         self.supervisor = supervisor
-        self.map_cluster = contract.cluster_members(self.infra_machines)
-        self.map_machine = contract.ref_mapper(types.MACHINE)
 
     async def reconcile(self, req: Request) -> Result:
-        loaded = contract.load_machine(req, self.infra_machines, self.machines, self.clusters)
+        loaded = self.load(req)
         if loaded is None or loaded.paused:
             return Result()
         before, infra, machine = loaded.before, loaded.infra, loaded.machine
