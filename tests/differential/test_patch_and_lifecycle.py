@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.differential.conftest import answer, normalised, ok
 from tests.integration.live import wait_for
 from tests.kube import Client
@@ -40,7 +38,6 @@ def test_smp_patch_replace_directive(api: Client, ns: str) -> None:
     assert got["data"] == {"n": "1"}
 
 
-@pytest.mark.shipyard_differs(reason="built-ins keep empty maps that kube's typed omitempty drops")
 def test_smp_patch_delete_directive(api: Client, ns: str) -> None:
     make(api, ns, "a", data={"x": "1", "y": "2"})
     got = ok(api.patch(cms(ns, "a"), {"data": {"$patch": "delete"}}, content_type=SMP))

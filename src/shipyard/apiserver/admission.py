@@ -18,6 +18,7 @@ from shipyard.apimachinery.validation import validate_object_meta
 from shipyard.apiserver.resources import ResourceInfo
 from shipyard.apiserver.schema.admission import CompiledSchema
 from shipyard.apiserver.schema.crd import validate_crd
+from shipyard.apiserver.schema.omitempty import omit_empty, omit_empty_metadata
 
 FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
 
@@ -62,6 +63,10 @@ class Admission:
                 f"Invalid field validation directive: {field_validation!r}; must be one of "
                 "Strict, Warn, Ignore"
             )
+        # What decoding into kube's typed structs would drop, before anything looks at it.
+        omit_empty_metadata(obj.get("metadata"))
+        if info.builtin:
+            omit_empty(obj, info.schema)
         name = str(obj.get("metadata", {}).get("name", ""))
         key = (info.group, info.resource)
         name_rule = (
