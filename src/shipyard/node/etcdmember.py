@@ -2,8 +2,12 @@
 
 Why: a kubeadm control plane keeps its state in an etcd cluster made of one member per
 control-plane machine. The first machine starts a new cluster; each joining one is first added
-as a member through an existing member (etcd's ``/v3/cluster/member/add`` on the JSON gateway,
-as kubeadm's etcd client does) and then started with ``--initial-cluster-state=existing``.
+through an existing member (etcd's ``/v3/cluster/member/add`` on the JSON gateway, as kubeadm's
+etcd client does), started with ``--initial-cluster-state=existing``, and promoted once it has
+caught up. It joins as a *learner*, as kubeadm does since its EtcdLearnerMode: a learner does not
+vote, so adding it never changes the quorum. Added as a voting member instead, the second member
+of a one-member cluster makes the quorum two before it has even started, and the first member
+stalls (lost leader, seconds of read timeouts) until the newcomer is up.
 
 Members listen on ``http://<address>:2379`` (clients) and ``:2380`` (peers): every machine has
 its own loopback address, so the well-known ports never collide. Deviation from kubeadm: no
@@ -53,27 +57,71 @@ def member_list(endpoint: str) -> list[dict[str, Any]]:
     return members
 
 
-def member_add(endpoints: list[str], peer: str, timeout: float = 60.0) -> list[dict[str, Any]]:
-    """Add ``peer`` through the first endpoint that answers; the members after the change.
-    Adding a peer that is already a member (a retried join) returns the list unchanged. etcd
-    refuses to reconfigure until every member has been connected a few seconds (its strict
-    reconfiguration check, 503): like kubeadm, retry until ``timeout``."""
+def _error_text(error: Exception) -> str:
+    """etcd's own message from a gateway error answer, else the exception."""
+    if isinstance(error, urllib.error.HTTPError):
+        try:
+            return str(json.loads(error.read()).get("message") or error)
+        except (ValueError, OSError):
+            return str(error)
+    return str(error)
+
+
+def _member_id(members: list[dict[str, Any]], peer: str) -> str:
+    return next((str(m["ID"]) for m in members if peer in (m.get("peerURLs") or [])), "")
+
+
+def member_add(endpoints: list[str], peer: str, timeout: float = 60.0, *,
+               learner: bool = True) -> tuple[list[dict[str, Any]], str]:
+    """Add ``peer`` (as a learner unless told otherwise) through the first endpoint that
+    answers; return the members after the change and the new member's ID. Adding a peer that
+    is already a member (a retried join) returns the list unchanged. etcd refuses to
+    reconfigure until every member has been connected a few seconds (its strict
+    reconfiguration check) and allows one learner at a time: like kubeadm, retry until
+    ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
-        last: Exception | None = None
+        last = ""
         for endpoint in endpoints:
             try:
                 members = member_list(endpoint)
-                if any(peer in (m.get("peerURLs") or []) for m in members):
-                    return members
-                added: list[dict[str, Any]] = _post(endpoint, "/v3/cluster/member/add",
-                                                    {"peerURLs": [peer]}).get("members") or []
-                return added
+                if _member_id(members, peer):
+                    return members, _member_id(members, peer)
+                answer = _post(endpoint, "/v3/cluster/member/add",
+                               {"peerURLs": [peer], "isLearner": learner})
+                added: list[dict[str, Any]] = answer.get("members") or []
+                return added, str((answer.get("member") or {}).get("ID")
+                                  or _member_id(added, peer))
             except (urllib.error.URLError, OSError, ValueError) as e:
-                last = e
+                last = _error_text(e)
         if time.monotonic() > deadline:
             raise EtcdError(f"cannot add etcd member {peer} through {endpoints}: {last}")
         time.sleep(1.0)
+
+
+NOT_A_LEARNER: Final = "etcdserver: can only promote a learner member"
+
+
+def promote(endpoints: list[str], member_id: str, timeout: float = 60.0) -> None:
+    """Make the learner ``member_id`` a voting member through one of the voting members at
+    ``endpoints``. etcd refuses while the learner's log is behind the leader's (``...which
+    is in sync with leader``): retry until ``timeout``. A member that votes already (a
+    retried join) is done."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = ""
+        for endpoint in endpoints:
+            try:
+                _post(endpoint, "/v3/cluster/member/promote", {"ID": member_id})
+                return
+            except (urllib.error.URLError, OSError, ValueError) as e:
+                last = _error_text(e)
+                if last == NOT_A_LEARNER:
+                    return
+        if time.monotonic() > deadline:
+            raise EtcdError(f"cannot promote etcd learner {member_id} through {endpoints}: "
+                            f"{last}")
+        time.sleep(0.2)
 
 
 def healthy(url: str) -> bool:

@@ -53,6 +53,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -297,11 +298,15 @@ def _kubelet_config(machine: MachineInfo, name: str, registration: dict[str, Any
 
 def _bring_up_control_plane(root: Path, machine: MachineInfo, name: str, ca: KeyPair,
                             bind_port: int, endpoint: str, initial_cluster: dict[str, str],
-                            state: str) -> str:
-    """etcd + API server; returns the etcd client URL."""
+                            state: str, *, promote: Callable[[], None] | None = None) -> str:
+    """etcd, then ``promote`` (a joining learner becomes a voting member), then the API
+    server, which needs a voting member: a learner refuses its requests. Returns the etcd
+    client URL."""
     try:
         etcd_url = etcdmember.start(root, find_etcd(), name, machine["address"],
                                     initial_cluster, state)
+        if promote is not None:
+            promote()
     except etcdmember.EtcdError as e:
         raise KubeadmError(str(e)) from e
     endpoint_host, _ = split_host_port(endpoint, bind_port)
@@ -499,7 +504,7 @@ def join(root: Path, config_path: str, control_plane: bool = False,
         raise KubeadmError("no etcd member found on the control-plane Nodes")
     peer = etcdmember.peer_url(machine["address"])
     try:
-        members = etcdmember.member_add(etcd_urls, peer)
+        members, member_id = etcdmember.member_add(etcd_urls, peer)
     except etcdmember.EtcdError as e:
         raise KubeadmError(str(e)) from e
     initial = {}
@@ -512,8 +517,9 @@ def join(root: Path, config_path: str, control_plane: bool = False,
     local_endpoint = join_config.get("controlPlane", {}) or {}
     bind_port = int((local_endpoint.get("localAPIEndpoint") or {}).get("bindPort")
                     or DEFAULT_BIND_PORT)
-    etcd_url = _bring_up_control_plane(root, machine, name, ca, bind_port, endpoint,
-                                       initial, "existing")
+    etcd_url = _bring_up_control_plane(
+        root, machine, name, ca, bind_port, endpoint, initial, "existing",
+        promote=lambda: etcdmember.promote(etcd_urls, member_id))
     write_private(rooted(root, ADMIN_CONF), kubeconfigs.generate(cluster_name, server, ca))
     _start_node(root, machine, name, cluster_name, server, ca, registration, version, True,
                 {etcdmember.CLIENT_URLS_ANNOTATION: etcd_url}, cluster=cluster)
