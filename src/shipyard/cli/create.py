@@ -21,6 +21,13 @@ Steps, each announced; a failure names its step:
 It ends by printing the kubeconfig path (`<dir>/kubeconfig`) and the next commands. The
 in-process controllers log to `<dir>.log`, not the terminal.
 
+With ``-i docker`` the machines are containers; the static Pod is the same, plus what CAPD's
+self-hosted layout gives its controllers: the engine's unix socket (``DOCKER_HOST``) mounted
+into the control-plane containers at /var/run/docker.sock, and the container's own name (its
+Node name), so the controllers attach it to the private network of every cluster they create.
+The load balancer is a container of its own and needs no hand-over. The engine, its socket and
+the node image are checked before anything starts.
+
 On failure before the move, the Cluster is deleted from the bootstrap plane (its controllers
 remove the machines) and the bootstrap plane is torn down; whatever could not be removed is
 listed with the command that removes it. `<dir>` is `~/.shipyard/clusters/<NAME>`
@@ -50,8 +57,11 @@ STATIC_POD_PATH = "/etc/kubernetes/manifests/shipyard-controller-manager.yaml"
 KUBECONFIG_IN_MACHINE = "/etc/kubernetes/admin.conf"
 API_SERVER_PORT = 6443
 """kubeadm's default bind port: where each control-plane machine's own API server listens."""
-NATIVE = {"process"}
+NATIVE = {"process", "docker"}
 """Infrastructure whose machines run Shipyard's node agent (and so static pods)."""
+ENGINE_SOCKET_IN_MACHINE = "/var/run/docker.sock"
+"""Where a Docker control-plane machine sees the engine's socket (CAPD's self-hosted layout)."""
+WORKLOAD_DIR_IN_MACHINE = "/var/lib/shipyard/machines"
 
 
 def log_to_file(path: Path) -> None:
@@ -79,7 +89,8 @@ class StepFailed(click.ClickException):
         self.step = step
 
 
-def controllers_static_pod(workload_dir: Path, flags: list[str]) -> dict[str, Any]:
+def controllers_static_pod(workload_dir: Path | str, flags: list[str],
+                           env: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The static Pod that runs Cluster API's controllers on a control-plane machine."""
     return {
         "apiVersion": "v1", "kind": "Pod",
@@ -99,7 +110,8 @@ def controllers_static_pod(workload_dir: Path, flags: list[str]) -> dict[str, An
                 # load balancer is served by whichever controllers lead, so these must not
                 # depend on it (kubeadm points kube-controller-manager at the local one too).
                 "env": [{"name": "HOST_IP",
-                         "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}],
+                         "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+                        *(env or [])],
                 "volumeMounts": [{"name": "kubeconfig", "mountPath": "/etc/kubernetes",
                                   "readOnly": True}],
             }],
@@ -107,6 +119,43 @@ def controllers_static_pod(workload_dir: Path, flags: list[str]) -> dict[str, An
                          "hostPath": {"path": "/etc/kubernetes", "type": "Directory"}}],
         },
     }
+
+
+def docker_controllers_env() -> list[dict[str, Any]]:
+    """What the controllers need inside a Docker control-plane machine: the engine through
+    the socket mounted there, and the machine's own container name (its Node name), which
+    joins the networks of the clusters they create."""
+    from shipyard.providers.docker.setup import SELF_CONTAINER_ENV
+
+    return [{"name": "DOCKER_HOST", "value": f"unix://{ENGINE_SOCKET_IN_MACHINE}"},
+            {"name": SELF_CONTAINER_ENV,
+             "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
+
+
+def engine_socket() -> str:
+    """The Docker engine's unix socket on this host (``DOCKER_HOST``, else docker's default),
+    to be mounted into the control-plane containers; a TCP engine cannot be."""
+    url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if not url.startswith("unix://"):
+        raise click.UsageError(
+            f"create cluster -i docker mounts the engine's socket into the control-plane "
+            f"machines, so the cluster can manage itself; DOCKER_HOST={url} is not a unix "
+            "socket")
+    return url.removeprefix("unix://")
+
+
+def with_engine_socket(objects: list[dict[str, Any]], socket: str) -> None:
+    """Mount ``socket`` into the control plane's DockerMachineTemplate (CAPD's extraMounts)."""
+    kcp = next((o for o in objects if o.get("kind") == "KubeadmControlPlane"), None)
+    ref = ((((kcp or {}).get("spec") or {}).get("machineTemplate") or {}).get("spec")
+           or {}).get("infrastructureRef") or {}
+    for obj in objects:
+        if obj.get("kind") == "DockerMachineTemplate" and \
+                obj["metadata"]["name"] == ref.get("name"):
+            spec = obj["spec"]["template"].setdefault("spec", {}) or {}
+            obj["spec"]["template"]["spec"] = spec
+            spec.setdefault("extraMounts", []).append(
+                {"containerPath": ENGINE_SOCKET_IN_MACHINE, "hostPath": socket})
 
 
 def with_static_pod(objects: list[dict[str, Any]], pod: dict[str, Any]) -> None:
@@ -249,7 +298,11 @@ class Flow:
         rendered = templates.render(text, templates.Values(self.values, os.environ,
                                                            templates.load_config(None)))
         objects = [d for d in yaml.safe_load_all(rendered) if d]
-        if self.infrastructure in NATIVE:
+        if self.infrastructure == "docker":
+            with_engine_socket(objects, engine_socket())
+            with_static_pod(objects, controllers_static_pod(
+                WORKLOAD_DIR_IN_MACHINE, self.flags(), docker_controllers_env()))
+        elif self.infrastructure in NATIVE:
             with_static_pod(objects, controllers_static_pod(self.workload_dir, self.flags()))
         return objects
 
@@ -411,7 +464,7 @@ class Flow:
                             last = line
                         await asyncio.sleep(1.0)
                     else:
-                        left.append(f"machines of {self.name} under {self.workload_dir}")
+                        left.append(leftovers(self))
             except Exception as e:  # noqa: BLE001 - report what is left instead
                 left.append(f"cluster {self.name} could not be deleted: {e}")
             finally:
@@ -469,6 +522,10 @@ async def destroy_self_managed(name: str, namespace: str, kubeconfig: Path,
         raise click.ClickException(
             f"cluster {namespace}/{name} manages itself and {', '.join(others)}: delete or "
             "move those first, or they would lose their management cluster")
+    if infra == "docker":
+        # This command's controllers delete the containers: without the engine the move
+        # would strand the objects in a throw-away plane.
+        await asyncio.to_thread(docker_engine_check)
     home = clusters_home() / name
     log_to_file(home.parent / f"{name}.log")
     flow = Flow(name, namespace, Path(tempfile_dir(home)), infra or "process", "", {}, timeout,
@@ -498,7 +555,8 @@ async def destroy_self_managed(name: str, namespace: str, kubeconfig: Path,
                     flow.say(line)
                     last = line
                 if time.monotonic() > deadline:
-                    raise StepFailed("delete", f"still present after {timeout:g}s: {line}")
+                    raise StepFailed("delete", f"still present after {timeout:g}s: {line}; "
+                                     f"left behind: {leftovers(flow)}")
                 await asyncio.sleep(1.0)
     finally:
         await flow.stop_controllers()
@@ -507,6 +565,32 @@ async def destroy_self_managed(name: str, namespace: str, kubeconfig: Path,
     if home.exists() and not any((home / "machines").rglob("machine.json")):
         shutil.rmtree(home, ignore_errors=True)
     flow.say(f"Cluster {namespace}/{name} deleted")
+
+
+def leftovers(flow: Flow) -> str:
+    """What a failed deletion leaves running, and how to remove it by hand."""
+    if flow.infrastructure == "docker":
+        from shipyard.providers.docker import engine
+
+        owner = engine.owner_key(flow.namespace, flow.name)
+        return (f"the containers labelled {engine.OWNER_LABEL}={owner} and the network "
+                f"{engine.network_name(flow.namespace, flow.name)} (`docker rm -f $(docker ps "
+                f"-aq --filter label={engine.OWNER_LABEL}={owner})`, then `docker network rm "
+                f"{engine.network_name(flow.namespace, flow.name)}`)")
+    return (f"the machines' processes under {flow.workload_dir} (stop them, then "
+            f"`rm -rf {flow.workload_dir}`)")
+
+
+def docker_engine_check() -> None:
+    from shipyard.providers.docker.engine import Engine, EngineError
+
+    engine = Engine()
+    try:
+        engine.ping()
+    except EngineError as e:
+        raise click.ClickException(str(e)) from e
+    finally:
+        engine.close()
 
 
 def tempfile_dir(home: Path) -> str:
@@ -519,6 +603,27 @@ def tempfile_dir(home: Path) -> str:
 @click.group("create")
 def create() -> None:
     """Create workload clusters (clusterctl create)."""
+
+
+def docker_preflight() -> str:
+    """Before anything starts: the engine answers, its socket can be mounted, and the node
+    image is there; returns the image (``DOCKER_NODE_IMAGE`` picks another)."""
+    from shipyard.providers.docker.engine import Engine, EngineError
+    from shipyard.providers.docker.image import default_node_image
+
+    engine_socket()
+    image = os.environ.get("DOCKER_NODE_IMAGE") or default_node_image()
+    engine = Engine()
+    try:
+        if not engine.image_present(image):
+            raise click.ClickException(
+                f"the node image {image} is not in the Docker engine; build it with "
+                "`shipyard build node-image`")
+    except EngineError as e:
+        raise click.ClickException(str(e)) from e
+    finally:
+        engine.close()
+    return image
 
 
 @create.command("cluster")
@@ -565,6 +670,8 @@ def cluster(name: str, infrastructure: str, flavor: str, kubernetes_version: str
               "KUBERNETES_VERSION": kubernetes_version,
               "CONTROL_PLANE_MACHINE_COUNT": str(control_plane_machine_count),
               "WORKER_MACHINE_COUNT": str(worker_machine_count)}
+    if infrastructure == "docker":
+        values["DOCKER_NODE_IMAGE"] = docker_preflight()
     log_to_file(home.parent / f"{name}.log")
     flow = Flow(name, target_namespace, home, infrastructure, flavor, values, timeout,
                 click.echo)
@@ -576,8 +683,8 @@ def cluster(name: str, infrastructure: str, flavor: str, kubernetes_version: str
         left = asyncio.run(flow.clean_up())
         if left:
             click.echo("Left behind (remove with `shipyard management down --data-dir "
-                       f"{flow.plane.dir}` and `rm -rf {home}` after stopping the machines' "
-                       "processes):\n" + "\n".join(f"  - {x}" for x in left), err=True)
+                       f"{flow.plane.dir}` and `rm -rf {home}` after removing the machines):\n"
+                       + "\n".join(f"  - {x}" for x in left), err=True)
         raise e if isinstance(e, click.ClickException) else click.Abort() from e
     kubeconfig = flow.kubeconfig
     click.echo(f"""

@@ -20,6 +20,11 @@ it), a container or network name owned by somebody else (`ContainerNameConflict`
 load balancer that exits at start (`ContainerExited`, with its last log lines). Deletion
 removes the load balancer, then the network once no container of ours is attached, then the
 finalizer. Paused objects are left alone.
+
+When the controllers run inside a machine container of the same engine (a self-managed Docker
+cluster, `shipyard create cluster -i docker`; `SHIPYARD_DOCKER_CONTAINER` names the container),
+that container is attached to every cluster network they create, and detached before the
+network is removed, so they reach each managed cluster's load balancer and machines.
 """
 
 from __future__ import annotations
@@ -58,12 +63,17 @@ def cluster_labels(namespace: str, cluster: str, role: str) -> dict[str, str]:
 
 
 class DockerClusterReconciler:
-    def __init__(self, mgr: Manager, engine: Engine, node_image: str) -> None:
+    def __init__(self, mgr: Manager, engine: Engine, node_image: str,
+                 self_container: str | None = None) -> None:
         self.client: ReaderWriter = mgr.client
         self.infra_clusters = mgr.informer(types.CLUSTER).cache
         self.clusters = mgr.informer(CLUSTER).cache
         self.engine = engine
         self.node_image = node_image
+        self.self_container = self_container
+        """The container these controllers run in, when it is a machine on the same engine
+        (a self-managed Docker cluster): it joins every managed cluster's network, so the
+        controllers reach those clusters' API servers on their private networks."""
         self._backends: dict[tuple[str, str], list[str]] = {}
         self.map_cluster = contract.ref_mapper(types.CLUSTER)
 
@@ -123,6 +133,8 @@ class DockerClusterReconciler:
         name = lb_name(cluster)
         self.engine.ensure_network(network, cluster_labels(namespace, cluster,
                                                            eng.ROLE_LOAD_BALANCER))
+        if self.self_container:
+            self.engine.attach(network, self.self_container)
         state = self.engine.container(name, owner)
         if state is None:
             image = self.lb_image(infra)
@@ -164,6 +176,13 @@ class DockerClusterReconciler:
         except EngineError as e:
             log.info("cannot refresh load balancer of %s/%s: %s", namespace, cluster, e)
 
+    def _is_member(self, container: str, owner: str) -> bool:
+        """``container`` is one of the cluster's own machines (the network is its own)."""
+        try:
+            return self.engine.container(container, owner) is not None
+        except eng.NameConflict:
+            return False
+
     @staticmethod
     def _set(infra: Object, status: conditions.Status, reason: str, message: str) -> None:
         lb_reason = types.LOAD_BALANCER_AVAILABLE_REASON if status == "True" else reason
@@ -182,7 +201,10 @@ class DockerClusterReconciler:
         def teardown() -> bool:
             self.engine.remove(lb_name(cluster), owner)
             self._backends.pop((namespace, cluster), None)
-            return self.engine.remove_network(eng.network_name(namespace, cluster), owner)
+            network = eng.network_name(namespace, cluster)
+            if self.self_container and not self._is_member(self.self_container, owner):
+                self.engine.detach(network, self.self_container)
+            return self.engine.remove_network(network, owner)
 
         try:
             gone = await asyncio.to_thread(teardown)

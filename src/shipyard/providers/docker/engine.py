@@ -79,6 +79,18 @@ def network_name(namespace: str, cluster: str) -> str:
     return f"shipyard-{namespace}-{cluster}"[:200]
 
 
+def _own_address(networks: dict[str, Any], labels: dict[str, str]) -> str | None:
+    """The container's address on its own cluster's network (a control-plane machine of a
+    self-managed cluster is attached to the networks of the clusters it manages as well),
+    else its first address."""
+    owner = labels.get(OWNER_LABEL) or ""
+    if "." in owner:  # namespaces have no dots: the first one separates the cluster name
+        own = networks.get(network_name(*owner.split(".", 1))) or {}
+        if own.get("IPAddress"):
+            return str(own["IPAddress"])
+    return next((str(n["IPAddress"]) for n in networks.values() if n.get("IPAddress")), None)
+
+
 @dataclass
 class ContainerSpec:
     name: str
@@ -219,6 +231,27 @@ class Engine:
         result: bool = self._call(f"remove network {name}", remove)
         return result
 
+    def attach(self, network: str, container: str) -> None:
+        """Connect ``container`` to ``network`` unless it is attached already."""
+        def attach() -> None:
+            found = self.client.containers.get(container)
+            if network in ((found.attrs.get("NetworkSettings") or {}).get("Networks") or {}):
+                return
+            self.client.networks.get(network).connect(found)
+        self._call(f"connect container {container} to network {network}", attach)
+
+    def detach(self, network: str, container: str) -> None:
+        """Disconnect ``container`` from ``network`` if it is attached (either may be gone)."""
+        def detach() -> None:
+            try:
+                found = self.client.containers.get(container)
+                if network in ((found.attrs.get("NetworkSettings") or {}).get("Networks")
+                               or {}):
+                    self.client.networks.get(network).disconnect(found)
+            except docker.errors.NotFound:
+                pass
+        self._call(f"disconnect container {container} from network {network}", detach)
+
     def networks(self, owner: str) -> list[str]:
         nets = self._call("list networks", lambda: self.client.networks.list(
             filters={"label": f"{OWNER_LABEL}={owner}"}))
@@ -346,11 +379,7 @@ def _state(container: Container) -> ContainerState:
     attrs = container.attrs
     state = attrs.get("State") or {}
     networks = ((attrs.get("NetworkSettings") or {}).get("Networks") or {})
-    address = None
-    for net in networks.values():
-        if net.get("IPAddress"):
-            address = str(net["IPAddress"])
-            break
+    address = _own_address(networks, dict(container.labels or {}))
     image = str((attrs.get("Config") or {}).get("Image") or "")
     return ContainerState(name=str(container.name), status=str(state.get("Status") or ""),
                           exit_code=int(state.get("ExitCode") or 0), address=address,
@@ -367,8 +396,7 @@ def _unix_socket(docker_host: str | None) -> str | None:
 
 def _summary_state(summary: dict[str, Any]) -> ContainerState:
     networks = ((summary.get("NetworkSettings") or {}).get("Networks") or {})
-    address = next((str(n["IPAddress"]) for n in networks.values() if n.get("IPAddress")),
-                   None)
+    address = _own_address(networks, dict(summary.get("Labels") or {}))
     names = summary.get("Names") or [""]
     status = str(summary.get("State") or "")
     return ContainerState(name=str(names[0]).lstrip("/"), status=status, exit_code=0,

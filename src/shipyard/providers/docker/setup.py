@@ -16,6 +16,7 @@ node-image`); a DockerMachine's ``spec.customImage`` overrides it.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 
 from shipyard.controllers.kinds import CLUSTER, MACHINE
@@ -27,12 +28,17 @@ from shipyard.providers.docker.image import default_node_image
 from shipyard.providers.docker.machine import DockerMachineReconciler
 from shipyard.runtime import Manager
 
+SELF_CONTAINER_ENV = "SHIPYARD_DOCKER_CONTAINER"
+"""Names the container the controllers run in, when that is a machine on the same engine."""
+
 
 @dataclass
 class DockerOptions:
     docker_host: str | None = None
     node_image: str | None = None
     concurrency: int = 10
+    self_container: str | None = None
+    """None: from ``SHIPYARD_DOCKER_CONTAINER``."""
 
 
 @dataclass
@@ -49,7 +55,8 @@ async def setup(mgr: Manager, options: DockerOptions | None = None) -> DockerPro
     opts = options or DockerOptions()
     engine = Engine(opts.docker_host)
     image = opts.node_image or default_node_image()
-    clusters = DockerClusterReconciler(mgr, engine, image)
+    self_container = opts.self_container or os.environ.get(SELF_CONTAINER_ENV) or None
+    clusters = DockerClusterReconciler(mgr, engine, image, self_container)
     controller = await mgr.new_controller("dockercluster", clusters, for_=types.CLUSTER,
                                           watches=[(CLUSTER, clusters.map_cluster)],
                                           max_concurrent_reconciles=opts.concurrency)
