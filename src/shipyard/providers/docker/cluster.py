@@ -23,8 +23,9 @@ finalizer. Paused objects are left alone.
 
 When the controllers run inside a machine container of the same engine (a self-managed Docker
 cluster, `shipyard create cluster -i docker`; `SHIPYARD_DOCKER_CONTAINER` names the container),
-that container is attached to every cluster network they create, and detached before the
-network is removed, so they reach each managed cluster's load balancer and machines.
+that container is attached to every cluster network they create, so they reach each managed
+cluster's load balancer and machines; before a network is removed, every other cluster's
+machine attached to it is detached (each control-plane container that led attached itself).
 """
 
 from __future__ import annotations
@@ -176,13 +177,6 @@ class DockerClusterReconciler:
         except EngineError as e:
             log.info("cannot refresh load balancer of %s/%s: %s", namespace, cluster, e)
 
-    def _is_member(self, container: str, owner: str) -> bool:
-        """``container`` is one of the cluster's own machines (the network is its own)."""
-        try:
-            return self.engine.container(container, owner) is not None
-        except eng.NameConflict:
-            return False
-
     @staticmethod
     def _set(infra: Object, status: conditions.Status, reason: str, message: str) -> None:
         lb_reason = types.LOAD_BALANCER_AVAILABLE_REASON if status == "True" else reason
@@ -202,8 +196,7 @@ class DockerClusterReconciler:
             self.engine.remove(lb_name(cluster), owner)
             self._backends.pop((namespace, cluster), None)
             network = eng.network_name(namespace, cluster)
-            if self.self_container and not self._is_member(self.self_container, owner):
-                self.engine.detach(network, self.self_container)
+            self.engine.detach_managers(network, owner)
             return self.engine.remove_network(network, owner)
 
         try:

@@ -240,17 +240,22 @@ class Engine:
             self.client.networks.get(network).connect(found)
         self._call(f"connect container {container} to network {network}", attach)
 
-    def detach(self, network: str, container: str) -> None:
-        """Disconnect ``container`` from ``network`` if it is attached (either may be gone)."""
+    def detach_managers(self, network: str, owner: str) -> None:
+        """Disconnect from ``network`` the machines of *other* clusters attached to it: the
+        control-plane containers of a self-managed cluster whose controllers manage this one
+        (each that led at some point attached itself). Containers that are not Shipyard
+        machines are left alone."""
         def detach() -> None:
-            try:
-                found = self.client.containers.get(container)
-                if network in ((found.attrs.get("NetworkSettings") or {}).get("Networks")
-                               or {}):
-                    self.client.networks.get(network).disconnect(found)
-            except docker.errors.NotFound:
-                pass
-        self._call(f"disconnect container {container} from network {network}", detach)
+            attached = self.client.api.containers(all=True, filters={"network": network})
+            for summary in attached:
+                theirs = (summary.get("Labels") or {}).get(OWNER_LABEL)
+                if not theirs or theirs == owner:
+                    continue
+                try:
+                    self.client.networks.get(network).disconnect(summary["Id"])
+                except docker.errors.NotFound:
+                    pass
+        self._call(f"disconnect other clusters' machines from network {network}", detach)
 
     def networks(self, owner: str) -> list[str]:
         nets = self._call("list networks", lambda: self.client.networks.list(
