@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 from shipyard.apimachinery.errors import BadRequest, Invalid, StatusError
 from shipyard.apimachinery.patching import apply_merge_patch
 from shipyard.apimachinery.strategic import (
+    OBJECT_META,
     PatchMeta,
     apply_strategic_merge_patch,
     patch_meta_for,
+    patch_meta_from_schema,
 )
 
 
@@ -224,3 +226,30 @@ def test_without_list_strategies_it_is_a_json_merge_patch(
     doc: dict[str, Any], patch: dict[str, Any]
 ) -> None:
     assert apply_strategic_merge_patch(doc, patch, PatchMeta()) == apply_merge_patch(doc, patch)
+
+
+def test_kinds_outside_the_table_take_their_patch_metadata_from_the_schema() -> None:
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "containers": {"type": "array", "x-kubernetes-patch-strategy": "merge",
+                       "x-kubernetes-patch-merge-key": "name",
+                       "items": {"type": "object", "properties": {"name": {"type": "string"}}}},
+        "volumes": {"type": "array", "x-kubernetes-patch-strategy": "merge,retainKeys",
+                    "x-kubernetes-patch-merge-key": "name", "items": {"type": "object"}},
+        "args": {"type": "array", "items": {"type": "string"}},
+    }}}}
+    derived = patch_meta_for("", "Pod", schema)
+    assert derived is not None and derived.child("metadata") == OBJECT_META
+    spec = derived.child("spec")
+    assert spec.child("containers").merges_list and \
+        spec.child("containers").merge_key == "name"
+    assert spec.child("volumes").strategy == "merge,retainKeys"
+    assert not spec.child("args").merges_list
+    live = {"metadata": {"name": "p"}, "spec": {
+        "containers": [{"name": "a", "image": "x", "tty": True}, {"name": "b", "image": "y"}],
+        "args": ["1", "2"]}}
+    patched = apply_strategic_merge_patch(live, {"spec": {
+        "containers": [{"name": "a", "image": "x2"}], "args": ["3"]}}, derived)
+    assert patched["spec"] == {"containers": [{"name": "a", "image": "x2", "tty": True},
+                                              {"name": "b", "image": "y"}], "args": ["3"]}
+    assert patch_meta_from_schema({}) == PatchMeta()
+    assert patch_meta_for("cluster.x-k8s.io", "Cluster") is None  # no schema: not built in

@@ -210,3 +210,17 @@ def test_two_budgets_for_one_pod_are_refused(api: Client, ns: str) -> None:
     assert resp.status == 500
     assert resp.json()["message"] == ("This pod has more than one PodDisruptionBudget, which "
                                       "the eviction subresource does not support.")
+
+
+def test_strategic_merge_patch_merges_containers_by_name(api: Client, ns: str) -> None:
+    body = pod("p")
+    body["spec"]["containers"].append({"name": "side", "image": "busybox"})
+    create_pod(api, ns, body)
+    got = ok(api.patch(pods(ns, "p"), {
+        "metadata": {"labels": {"tier": "gold"}},
+        "spec": {"containers": [{"name": "side", "image": "busybox:2"}]}},
+        content_type="application/strategic-merge-patch+json"))
+    assert got["metadata"]["labels"]["tier"] == "gold"
+    assert [(c["name"], c["image"]) for c in got["spec"]["containers"]] == [
+        ("main", "busybox"), ("side", "busybox:2")]
+    assert got["spec"]["containers"][1]["terminationMessagePolicy"] == "File"

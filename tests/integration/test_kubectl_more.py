@@ -290,3 +290,49 @@ def test_get_watch_only_events_as_json(kubectl: Kubectl, api: Client) -> None:
     assert event["type"] == "ADDED"
     assert event["object"]["metadata"]["name"] == name
     assert event["object"]["kind"] == "ConfigMap"
+
+
+# ---------------------------------------------------------------- apply on built-in kinds
+
+
+def test_apply_changes_a_pod_and_a_crd(kubectl: Kubectl, api: Client) -> None:
+    """A second `kubectl apply` of a built-in kind is a strategic merge patch: a Pod's
+    containers merge by name (the server's defaults on the container stay), a
+    CustomResourceDefinition's lists are replaced whole."""
+    pod_name = unique("pod")
+    pod: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod_name, "labels": {"v": "1"}},
+        "spec": {"containers": [{"name": "main", "image": "busybox:1"}]}}
+    assert kubectl.apply(pod) == f"pod/{pod_name} created"
+    pod["metadata"]["labels"]["v"] = "2"
+    pod["spec"]["containers"][0]["image"] = "busybox:2"
+    assert kubectl.apply(pod) == f"pod/{pod_name} configured"
+    live = get(api, f"/api/v1/namespaces/{kubectl.namespace}/pods/{pod_name}")
+    assert live["metadata"]["labels"] == {"v": "2"}
+    [main] = live["spec"]["containers"]
+    assert main["image"] == "busybox:2"
+    assert main["terminationMessagePath"] == "/dev/termination-log"  # merged, not replaced
+
+    group = f"{unique('apply')}.shipyard.test"
+    version: dict[str, Any] = {
+        "name": "v1", "served": True, "storage": True,
+        "schema": {"openAPIV3Schema": {"type": "object",
+                                       "x-kubernetes-preserve-unknown-fields": True}}}
+    crd: dict[str, Any] = {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"probes.{group}"},
+        "spec": {"group": group, "scope": "Namespaced", "versions": [version],
+                 "names": {"plural": "probes", "singular": "probe", "kind": "Probe"}}}
+    assert kubectl.apply(crd) == f"customresourcedefinition.apiextensions.k8s.io/probes.{group} " \
+        "created"
+    try:
+        crd["metadata"]["labels"] = {"tier": "gold"}
+        crd["spec"]["versions"] = [{**version, "storage": False},
+                                   {**version, "name": "v2"}]
+        assert kubectl.apply(crd).endswith("configured")
+        live = get(api, f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/probes.{group}")
+        assert live["metadata"]["labels"] == {"tier": "gold"}
+        assert [v["name"] for v in live["spec"]["versions"]] == ["v1", "v2"]
+        assert [v["storage"] for v in live["spec"]["versions"]] == [False, True]
+    finally:
+        kubectl.run("delete", "crd", f"probes.{group}", "--wait=false", check=False)

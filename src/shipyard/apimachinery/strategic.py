@@ -110,9 +110,31 @@ _KINDS: dict[tuple[str, str], PatchMeta] = {
 }
 
 
-def patch_meta_for(group: str, kind: str) -> PatchMeta | None:
-    """The schema for a built-in kind; None means the kind takes no strategic merge patch (415)."""
-    return _KINDS.get((group, kind))
+def patch_meta_for(group: str, kind: str,
+                   schema: Mapping[str, Any] | None = None) -> PatchMeta | None:
+    """How to merge a built-in kind: the transcribed table above, else, for a built-in kind
+    whose OpenAPI ``schema`` is given, what that says (the ``x-kubernetes-patch-strategy`` and
+    ``x-kubernetes-patch-merge-key`` extensions kube publishes from the same struct tags),
+    with ObjectMeta's rules either way. None: not a built-in kind, no strategic merge patch."""
+    known = _KINDS.get((group, kind))
+    if known is not None or schema is None:
+        return known
+    derived = patch_meta_from_schema(schema)
+    return PatchMeta(strategy=derived.strategy, merge_key=derived.merge_key,
+                     fields={**derived.fields, "metadata": OBJECT_META}, items=derived.items)
+
+
+def patch_meta_from_schema(schema: Mapping[str, Any]) -> PatchMeta:
+    """The patch metadata an OpenAPI (structural) schema carries, at every depth."""
+    props = schema.get("properties") or {}
+    items = schema.get("items")
+    return PatchMeta(
+        strategy=str(schema.get("x-kubernetes-patch-strategy") or ""),
+        merge_key=str(schema.get("x-kubernetes-patch-merge-key") or ""),
+        fields={name: patch_meta_from_schema(sub) for name, sub in props.items()
+                if isinstance(sub, Mapping)},
+        items=patch_meta_from_schema(items) if isinstance(items, Mapping) else None,
+    )
 
 
 def apply_strategic_merge_patch(doc: Mapping[str, Any], patch: Any, schema: PatchMeta) -> Any:

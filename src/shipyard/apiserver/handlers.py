@@ -248,9 +248,11 @@ class Handlers:
                 return _as_object(apply_merge_patch(current, patch_doc))
         elif ctype == STRATEGIC_PATCH and info.builtin:
             patch_doc = codec.decode(body, "application/json")
-            pmeta = patch_meta_for(info.group, info.kind)
-            if not isinstance(patch_doc, dict) or pmeta is None:
+            if not isinstance(patch_doc, dict):
                 raise errors.BadRequest("strategic merge patch must be a JSON object")
+            # Every built-in kind takes it, described by its table entry or its schema.
+            pmeta = patch_meta_for(info.group, info.kind, info.schema or {})
+            assert pmeta is not None
 
             def mutate(current: dict[str, Any]) -> dict[str, Any]:
                 return _as_object(apply_strategic_merge_patch(current, patch_doc, pmeta))
