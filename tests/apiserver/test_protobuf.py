@@ -68,6 +68,21 @@ def test_namespace_with_finalizers_and_owner_references() -> None:
     assert obj["spec"] == {"finalizers": ["kubernetes"]}
 
 
+def test_pod_disruption_budget_with_int_or_string_and_selector() -> None:
+    selector = ld(1, entry("app", b"web")) + ld(2, ld(1, b"tier") + ld(2, b"In") + ld(3, b"a"))
+    percent = vi(1, 1) + ld(3, b"25%")  # IntOrString type 1: a string
+    spec = ld(2, selector) + ld(3, percent) + ld(4, b"AlwaysAllow")
+    obj = protobuf.decode(envelope("policy/v1", "PodDisruptionBudget",
+                                   ld(1, ld(1, b"pdb")) + ld(2, spec)))
+    assert obj["spec"] == {
+        "selector": {"matchLabels": {"app": "web"},
+                     "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a"]}]},
+        "maxUnavailable": "25%", "unhealthyPodEvictionPolicy": "AlwaysAllow"}
+    number = vi(1, 0) + vi(2, 2)  # type 0: an integer
+    obj = protobuf.decode(envelope("policy/v1", "PodDisruptionBudget", ld(2, ld(1, number))))
+    assert obj["spec"] == {"minAvailable": 2}
+
+
 def test_kinds_without_a_table_are_415() -> None:
     with pytest.raises(errors.UnsupportedMediaType):
         protobuf.decode(envelope("apps/v1", "Deployment", b""))

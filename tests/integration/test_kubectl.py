@@ -336,7 +336,7 @@ def test_create_with_generate_name(kubectl: Kubectl, api: Client) -> None:
     assert get(api, cm_path(kubectl.namespace, cm_match.group(1)))["data"] == cm["data"]
 
 
-@pytest.mark.parametrize("what", ["configmap", "secret", "namespace"])
+@pytest.mark.parametrize("what", ["configmap", "secret", "namespace", "poddisruptionbudget"])
 def test_create_generator_commands(kubectl: Kubectl, api: Client, what: str) -> None:
     """kubectl's generators post through typed clients: protobuf bodies from kubectl 1.33."""
     name = unique("gen")
@@ -352,6 +352,17 @@ def test_create_generator_commands(kubectl: Kubectl, api: Client, what: str) -> 
         live = get(api, f"/api/v1/namespaces/{ns}/secrets/{name}")
         assert live["type"] == "cluster.x-k8s.io/secret"
         assert base64.b64decode(live["data"]["value"]) == b"kind: Config"
+    elif what == "poddisruptionbudget":
+        out = kubectl.out("create", "poddisruptionbudget", name, "--selector=app=web",
+                          "--max-unavailable=25%")
+        assert out.strip() == f"poddisruptionbudget.policy/{name} created"
+        live = get(api, f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets/{name}")
+        assert live["spec"] == {"selector": {"matchLabels": {"app": "web"}},
+                                "maxUnavailable": "25%"}
+        other = unique("gen")
+        kubectl.out("create", "pdb", other, "--selector=app=web", "--min-available=2")
+        live = get(api, f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets/{other}")
+        assert live["spec"]["minAvailable"] == 2
     else:
         try:
             assert kubectl.out("create", "namespace", name).strip() == f"namespace/{name} created"

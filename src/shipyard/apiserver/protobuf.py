@@ -1,6 +1,7 @@
 """Kubernetes' protobuf encoding, decode side, for the built-in kinds typed clients send.
 
-kubectl's generators (``kubectl create configmap|secret|namespace|serviceaccount``) post their
+kubectl's generators (``kubectl create configmap|secret|namespace|serviceaccount|
+poddisruptionbudget``) post their
 object as ``application/vnd.kubernetes.protobuf`` with no JSON fallback, so the server must read
 it. The envelope is the magic ``k8s\\x00`` followed by a ``runtime.Unknown`` whose ``raw`` holds
 the object's own message. Messages are described by field-number tables taken from k8s.io/api's
@@ -78,10 +79,24 @@ MESSAGES: dict[str, dict[int, Field]] = {
                       3: ("orphanDependents", "bool", False),
                       4: ("propagationPolicy", "string", False), 5: ("dryRun", "string", True)},
     "Preconditions": {1: ("uid", "string", False), 2: ("resourceVersion", "string", False)},
+    # policy/v1 (`kubectl create poddisruptionbudget`); status is the server's, never sent.
+    "PodDisruptionBudget": {1: ("metadata", "ObjectMeta", False),
+                            2: ("spec", "PodDisruptionBudgetSpec", False)},
+    "PodDisruptionBudgetSpec": {1: ("minAvailable", "intorstring", False),
+                                2: ("selector", "LabelSelector", False),
+                                3: ("maxUnavailable", "intorstring", False),
+                                4: ("unhealthyPodEvictionPolicy", "string", False)},
+    "LabelSelector": {1: ("matchLabels", "map:string", False),
+                      2: ("matchExpressions", "LabelSelectorRequirement", True)},
+    "LabelSelectorRequirement": {1: ("key", "string", False), 2: ("operator", "string", False),
+                                 3: ("values", "string", True)},
+    "IntOrString": {1: ("type", "int", False), 2: ("intVal", "int", False),
+                    3: ("strVal", "string", False)},
 }
 
 # Kinds a client may send us in protobuf, by kind name.
-DECODABLE = frozenset({"ConfigMap", "Secret", "Namespace", "ServiceAccount", "DeleteOptions"})
+DECODABLE = frozenset({"ConfigMap", "Secret", "Namespace", "ServiceAccount", "DeleteOptions",
+                       "PodDisruptionBudget"})
 
 
 class _Reader:
@@ -187,6 +202,10 @@ def decode_message(data: bytes, fields: dict[int, Field]) -> dict[str, Any]:
                 value = base64.b64encode(raw).decode()
             elif kind == "time":
                 value = _time(raw)
+            elif kind == "intorstring":  # type 0: intVal, type 1: strVal
+                parts = decode_message(raw, MESSAGES["IntOrString"])
+                value = parts.get("strVal", "") if parts.get("type") == 1 else \
+                    parts.get("intVal", 0)
             elif kind == "fieldsv1":
                 inner = decode_message(raw, {1: ("Raw", "rawbytes", False)})
                 value = orjson.loads(inner.get("Raw") or b"{}")
