@@ -106,8 +106,8 @@ def test_api_versions_and_version_info_deserialize() -> None:
 def test_group_list_orders_builtin_groups_then_crds(registry: Registry) -> None:
     doc = api_group_list(registry)
     assert [g["name"] for g in doc["groups"]] == [
-        "apps", "events.k8s.io", "policy", "apiextensions.k8s.io", "coordination.k8s.io",
-        "cluster.x-k8s.io"]
+        "apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io", "policy",
+        "apiextensions.k8s.io", "coordination.k8s.io", "cluster.x-k8s.io"]
     capi = doc["groups"][-1]
     assert capi["preferredVersion"] == {"groupVersion": "cluster.x-k8s.io/v1beta2",
                                         "version": "v1beta2"}

@@ -83,6 +83,14 @@ def test_pod_disruption_budget_with_int_or_string_and_selector() -> None:
     assert obj["spec"] == {"minAvailable": 2}
 
 
+def test_access_review_as_kubectl_auth_can_i_sends_it() -> None:
+    attributes = ld(1, b"default") + ld(2, b"create") + ld(5, b"pods") + ld(7, b"p1")
+    obj = protobuf.decode(envelope("authorization.k8s.io/v1", "SelfSubjectAccessReview",
+                                   ld(1, b"") + ld(2, ld(1, attributes))))
+    assert obj["spec"] == {"resourceAttributes": {
+        "namespace": "default", "verb": "create", "resource": "pods", "name": "p1"}}
+
+
 def test_kinds_without_a_table_are_415() -> None:
     with pytest.raises(errors.UnsupportedMediaType):
         protobuf.decode(envelope("apps/v1", "Deployment", b""))

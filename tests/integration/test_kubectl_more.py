@@ -336,3 +336,19 @@ def test_apply_changes_a_pod_and_a_crd(kubectl: Kubectl, api: Client) -> None:
         assert [v["storage"] for v in live["spec"]["versions"]] == [False, True]
     finally:
         kubectl.run("delete", "crd", f"probes.{group}", "--wait=false", check=False)
+
+
+# ------------------------------------------------------------------------------------ auth
+
+
+def test_auth_can_i_and_whoami(kubectl: Kubectl) -> None:
+    """Shipyard's server authorizes every authenticated user for everything, and says so to
+    `kubectl auth` (protobuf reviews from 1.33, JSON from older kubectls)."""
+    assert kubectl.out("auth", "can-i", "create", "machinedeployments.cluster.x-k8s.io") \
+        .strip() == "yes"
+    assert kubectl.out("auth", "can-i", "get", "/healthz").strip() == "yes"
+    listed = kubectl.out("auth", "can-i", "--list")
+    assert listed.splitlines()[1].split()[0] == "*.*"
+    if minor(kubectl) >= 28:  # authentication.k8s.io/v1 SelfSubjectReview; 1.27 wants beta
+        who = kubectl.out("auth", "whoami")
+        assert "shipyard-admin" in who and "system:authenticated" in who

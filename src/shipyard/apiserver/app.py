@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 
 from shipyard.apimachinery import errors
-from shipyard.apiserver import discovery, openapi
+from shipyard.apiserver import discovery, openapi, reviews
 from shipyard.apiserver.admission import Admission
 from shipyard.apiserver.builtins import BUILTINS
 from shipyard.apiserver.conversion import Converter
@@ -238,6 +238,12 @@ class APIServer:
         h = self.handlers
         if info.namespaced and name is not None and ns is None:
             raise errors.NotFound(_NOT_FOUND)
+        if info.extra.get("review"):  # create-only, answered and never stored
+            if method != "POST" or name is not None:
+                raise errors.MethodNotAllowed(
+                    "the server does not allow this method on the requested resource")
+            await reviews.serve(request, send, info)
+            return
         if name is None:
             if method == "GET":
                 if request.flag("watch"):

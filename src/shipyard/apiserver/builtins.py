@@ -55,6 +55,7 @@ from shipyard.apiserver.builtinschema import meta_of as _meta
 from shipyard.apiserver.builtinschema import obj_schema as _obj
 from shipyard.apiserver.pods import admit_pdb, admit_pod
 from shipyard.apiserver.resources import PrinterColumn, ResourceInfo
+from shipyard.apiserver.reviews import REVIEW_SCHEMA
 from shipyard.apiserver.tables import (
     AGE_COLUMN,
     CREATION_TIMESTAMP_DESCRIPTION,
@@ -377,6 +378,10 @@ def _lease_cells(obj: Obj, now: datetime) -> list[Any]:
             since(_meta(obj).get("creationTimestamp"), now)]
 
 
+def _name_age_cells(obj: Obj, now: datetime) -> list[Any]:
+    return [_meta(obj).get("name", ""), since(_meta(obj).get("creationTimestamp"), now)]
+
+
 def _node_cells(obj: Obj, now: datetime) -> list[Any]:
     meta = _meta(obj)
     status: list[str] = []
@@ -467,6 +472,7 @@ SERVICE_ACCOUNT_PRINTER = TablePrinter(
                        " pods running using this ServiceAccount are allowed to use."), AGE_COLUMN),
     _service_account_cells,
 )
+REVIEW_PRINTER = TablePrinter((NAME_COLUMN, AGE_COLUMN), _name_age_cells)
 LEASE_PRINTER = TablePrinter(
     (NAME_COLUMN, _col("Holder", "holderIdentity contains the identity of the holder of a"
                        " current lease."), AGE_COLUMN),
@@ -567,6 +573,12 @@ BUILTINS: tuple[ResourceInfo, ...] = (
     _builtin("apps", "v1", "daemonsets", "DaemonSet", namespaced=True,
              schema=DAEMON_SET_SCHEMA, printer=DAEMON_SET_PRINTER, short=("ds",),
              categories=("all",), status=True),
+    *(_builtin(group, "v1", resource, kind, namespaced=False, schema=REVIEW_SCHEMA,
+               printer=REVIEW_PRINTER, verbs=("create",), extra={"review": True})
+      for group, resource, kind in (
+          ("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+          ("authorization.k8s.io", "selfsubjectrulesreviews", "SelfSubjectRulesReview"),
+          ("authentication.k8s.io", "selfsubjectreviews", "SelfSubjectReview"))),
     _builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions",
              "CustomResourceDefinition", namespaced=False, schema=CRD_SCHEMA,
              printer=CRD_PRINTER, short=("crd", "crds"), categories=("api-extensions",),

@@ -92,11 +92,27 @@ MESSAGES: dict[str, dict[int, Field]] = {
                                  3: ("values", "string", True)},
     "IntOrString": {1: ("type", "int", False), 2: ("intVal", "int", False),
                     3: ("strVal", "string", False)},
+    # authorization.k8s.io/v1 and authentication.k8s.io/v1 (`kubectl auth can-i|whoami`).
+    "SelfSubjectAccessReview": {1: ("metadata", "ObjectMeta", False),
+                                2: ("spec", "SelfSubjectAccessReviewSpec", False)},
+    "SelfSubjectAccessReviewSpec": {1: ("resourceAttributes", "ResourceAttributes", False),
+                                    2: ("nonResourceAttributes", "NonResourceAttributes",
+                                        False)},
+    "ResourceAttributes": {1: ("namespace", "string", False), 2: ("verb", "string", False),
+                           3: ("group", "string", False), 4: ("version", "string", False),
+                           5: ("resource", "string", False), 6: ("subresource", "string", False),
+                           7: ("name", "string", False)},
+    "NonResourceAttributes": {1: ("path", "string", False), 2: ("verb", "string", False)},
+    "SelfSubjectRulesReview": {1: ("metadata", "ObjectMeta", False),
+                               2: ("spec", "SelfSubjectRulesReviewSpec", False)},
+    "SelfSubjectRulesReviewSpec": {1: ("namespace", "string", False)},
+    "SelfSubjectReview": {1: ("metadata", "ObjectMeta", False)},
 }
 
 # Kinds a client may send us in protobuf, by kind name.
 DECODABLE = frozenset({"ConfigMap", "Secret", "Namespace", "ServiceAccount", "DeleteOptions",
-                       "PodDisruptionBudget"})
+                       "PodDisruptionBudget", "SelfSubjectAccessReview",
+                       "SelfSubjectRulesReview", "SelfSubjectReview"})
 
 
 class _Reader:
