@@ -6,15 +6,20 @@ behaviour for the steps the controller uses."""
 from __future__ import annotations
 
 import asyncio
+import random
 import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
+from shipyard.apimachinery.errors import NotFound
+from shipyard.bootstrap.kubeadm import certs
 from shipyard.controlplane.kubeadm.etcd import (
+    EtcdClientCertificates,
     EtcdEndpoints,
     EtcdMembership,
     EtcdTarget,
@@ -24,6 +29,7 @@ from shipyard.controlplane.kubeadm.etcd import (
     can_remove,
     quorum,
 )
+from shipyard.node import etcdmember, services
 from shipyard.storage.etcd_process import EtcdNotFoundError, find_etcd, free_ports
 
 NAMES = ("cp-a", "cp-b", "cp-c")
@@ -148,8 +154,48 @@ def test_client_url_contract() -> None:
     endpoints = EtcdEndpoints()
     machine = {"metadata": {}, "status": {"addresses": [
         {"type": "Hostname", "address": "m"}, {"type": "InternalIP", "address": "127.0.0.7"}]}}
-    assert endpoints.client_url(machine) == "http://127.0.0.7:2379"
+    assert endpoints.client_url(machine) == "https://127.0.0.7:2379"
     machine["metadata"]["annotations"] = {
         "controlplane.cluster.x-k8s.io/etcd-client-url": "http://127.0.0.1:32379"}
     assert endpoints.client_url(machine) == "http://127.0.0.1:32379"
     assert EtcdEndpoints().client_url({"metadata": {}, "status": {}}) is None
+
+
+class SecretReader:
+    """Just enough of a client for `EtcdClientCertificates`: the clusters' etcd CA Secrets."""
+
+    def __init__(self, secrets: dict[tuple[str, str], dict[str, Any]]) -> None:
+        self.secrets = secrets
+        self.reads = 0
+
+    async def get(self, api_version: str, kind: str, name: str,
+                  namespace: str | None = None) -> dict[str, Any]:
+        self.reads += 1
+        found = self.secrets.get((namespace or "", name))
+        if found is None:
+            raise NotFound(f'secrets "{name}" not found')
+        return found
+
+
+@pytest.mark.filterwarnings(r"ignore:subprocess \d+ is still running:ResourceWarning")
+async def test_kcp_reaches_tls_members_with_a_certificate_from_the_etcd_ca(
+    tmp_path: Path,
+) -> None:
+    ca = certs.generate_ca("etcd-ca")
+    address = f"127.{random.randint(100, 250)}.{random.randint(0, 255)}.1"
+    pki = etcdmember.issue_certificates(tmp_path, ca, "m0", address, "m0")
+    url = await asyncio.to_thread(etcdmember.start, tmp_path, find_etcd(), "m0", address, pki,
+                                  {"m0": etcdmember.peer_url(address)}, "new")
+    reader = SecretReader({("ns", "c1-etcd"): certs.secret_for("c1", "ns", certs.ETCD_CA, ca)})
+    etcd = GatewayEtcdMembership(EtcdClientCertificates(cast(Any, reader)), timeout=5)
+    try:
+        members = await etcd.members(EtcdTarget("ns", "c1", {"m0": url}))
+        assert [m["name"] for m in members] == ["m0"]
+        assert await etcd.leader(EtcdTarget("ns", "c1", {"m0": url})) == members[0]["id"]
+        assert reader.reads == 1  # the context is kept, not rebuilt per request
+        # Without the cluster's etcd CA Secret there is no client certificate: refused.
+        with pytest.raises(EtcdUnavailable):
+            await etcd.members(EtcdTarget("ns", "other", {"m0": url}))
+    finally:
+        await etcd.aclose()
+        services.stop(tmp_path, "etcd")

@@ -10,6 +10,7 @@ import json
 import os
 import random
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -154,9 +155,16 @@ def test_init_then_worker_and_control_plane_join(
         {}, join_configuration=kubeadmapi.marshal(cp_join), certificate_files=ca_files),
         "cp-1", cp1_address))
     _wait_booted(cp1_root, machines[-1])
+    # etcd speaks TLS and wants a client certificate from the cluster's etcd CA, as kubeadm's.
+    etcd_pki = cp1_root / "etc/kubernetes/pki/etcd"
+    tls = ssl.create_default_context(cafile=str(etcd_pki / "ca.crt"))
+    tls.load_cert_chain(str(etcd_pki / "healthcheck-client.crt"),
+                        str(etcd_pki / "healthcheck-client.key"))
     members = json.loads(urllib.request.urlopen(urllib.request.Request(
-        f"http://{cp1_address}:2379/v3/cluster/member/list", data=b"{}"), timeout=5).read())
+        f"https://{cp1_address}:2379/v3/cluster/member/list", data=b"{}"), timeout=5,
+        context=tls).read())
     assert sorted(m["name"] for m in members["members"]) == ["cp-0", "cp-1"]
+    assert not any(m.get("isLearner") for m in members["members"])  # promoted
     out = subprocess.run(["kubectl", "--kubeconfig", str(cp1_root / "etc/kubernetes/admin.conf"),
                           "--server", f"https://{cp1_address}:6443", "get", "nodes", "-o",
                           "json"], capture_output=True, timeout=30, check=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import signal
+import ssl
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,6 +124,12 @@ def build_app(data_dir: Path, pki: Any, *, anonymous_auth: bool, store: Any = No
                    "under --data-dir and stopped on exit.")
 @click.option("--etcd-prefix", default="", metavar="PREFIX",
               help="Prefix for every etcd key, so several servers can share one etcd.")
+@click.option("--etcd-cafile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CA bundle that signed the etcd servers' certificates (https endpoints).")
+@click.option("--etcd-certfile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Client certificate to present to etcd.")
+@click.option("--etcd-keyfile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Key of --etcd-certfile.")
 @click.option("--enable-bootstrap-token-auth", is_flag=True,
               help="Accept bootstrap tokens (Secrets bootstrap-token-<id> in kube-system), as "
                    "kubeadm's control planes do.")
@@ -141,6 +148,9 @@ def apiserver(
     storage: str,
     etcd_endpoints: str,
     etcd_prefix: str,
+    etcd_cafile: Path | None,
+    etcd_certfile: Path | None,
+    etcd_keyfile: Path | None,
     enable_bootstrap_token_auth: bool,
     log_level: str,
 ) -> None:
@@ -150,6 +160,10 @@ def apiserver(
     endpoints = parse_endpoints(etcd_endpoints)
     if storage != "etcd" and (endpoints or etcd_prefix):
         raise click.UsageError("--etcd-endpoints and --etcd-prefix need --storage etcd")
+    etcd_tls = etcd_client_tls(etcd_cafile, etcd_certfile, etcd_keyfile)
+    if etcd_tls is not None and not endpoints:
+        raise click.UsageError("--etcd-cafile, --etcd-certfile and --etcd-keyfile need "
+                               "--etcd-endpoints")
     configure_logging(log_level)
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -173,7 +187,7 @@ def apiserver(
 
     if endpoints:
         log.info("storing objects in etcd at %s", ",".join(endpoints))
-        serve_on(EtcdStore(endpoints, etcd_prefix))
+        serve_on(EtcdStore(endpoints, etcd_prefix, tls=etcd_tls))
         return
     # uvicorn re-raises SIGTERM once it has shut down, which would kill this process before
     # it stops its etcd: turn SIGTERM into an exception until etcd is stopped, then die of it.
@@ -194,6 +208,22 @@ def apiserver(
     if terminated:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.raise_signal(signal.SIGTERM)
+
+
+def etcd_client_tls(cafile: Path | None, certfile: Path | None,
+                    keyfile: Path | None) -> ssl.SSLContext | None:
+    """kube-apiserver's --etcd-cafile/--etcd-certfile/--etcd-keyfile as one client context."""
+    if cafile is None and certfile is None and keyfile is None:
+        return None
+    if (certfile is None) != (keyfile is None):
+        raise click.UsageError("--etcd-certfile and --etcd-keyfile go together")
+    try:
+        context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+        if certfile is not None and keyfile is not None:
+            context.load_cert_chain(str(certfile), str(keyfile))
+    except (ssl.SSLError, OSError) as e:
+        raise click.UsageError(f"cannot use the etcd client certificates: {e}") from e
+    return context
 
 
 class _Terminated(BaseException):

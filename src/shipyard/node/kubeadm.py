@@ -64,7 +64,7 @@ from shipyard.bootstrap.kubeadm import kubeconfig as kubeconfigs
 from shipyard.bootstrap.kubeadm.certs import KeyPair, ca_cert_hash
 from shipyard.client import Client
 from shipyard.node import bootstrapsigner, etcdmember, kubelet, services, signer
-from shipyard.node.machine import MachineInfo, load, rooted
+from shipyard.node.machine import MachineInfo, load, rooted, write_private
 
 TIMEOUT: Final = 120.0
 DEFAULT_BIND_PORT: Final = 6443
@@ -117,14 +117,6 @@ def load_ca(root: Path, certificates_dir: str) -> KeyPair:
         raise KubeadmError(f"failure loading ca certificate authority: {e}") from e
 
 
-def write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.chmod(0o600)
-    tmp.replace(path)
-
-
 def kubeconfig_with_cert(cluster: str, server: str, ca_pem: bytes, user: str,
                          pair: KeyPair) -> str:
     b64 = base64.b64encode
@@ -149,7 +141,7 @@ def cluster_info_kubeconfig(server: str, ca_pem: bytes) -> str:
 
 
 def start_apiserver(root: Path, ca: KeyPair, address: str, port: int, etcd_url: str,
-                    sans: list[str]) -> None:
+                    etcd: etcdmember.MemberPKI, sans: list[str]) -> None:
     data_dir = rooted(root, APISERVER_DIR)
     pki = data_dir / "pki"
     pki.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -160,6 +152,8 @@ def start_apiserver(root: Path, ca: KeyPair, address: str, port: int, etcd_url: 
     argv = services.python_argv(
         "apiserver", "--data-dir", str(data_dir), "--bind-address", address,
         "--port", str(port), "--storage", "etcd", "--etcd-endpoints", etcd_url,
+        "--etcd-cafile", str(etcd.ca), "--etcd-certfile", str(etcd.apiserver_client.cert),
+        "--etcd-keyfile", str(etcd.apiserver_client.key),
         "--enable-bootstrap-token-auth", "--log-level", "warning",
         *[arg for san in dict.fromkeys(sans) if san for arg in ("--tls-san", san)])
     proc = services.start(root, "kube-apiserver", argv)
@@ -296,21 +290,34 @@ def _kubelet_config(machine: MachineInfo, name: str, registration: dict[str, Any
     return config
 
 
+def etcd_certificates(root: Path, machine: MachineInfo, name: str,
+                      certificates_dir: str) -> etcdmember.MemberPKI:
+    """The member's etcd certificates, from the etcd CA the bootstrap data wrote."""
+    base = rooted(root, certificates_dir) / "etcd"
+    try:
+        etcd_ca = KeyPair((base / "ca.crt").read_bytes(), (base / "ca.key").read_bytes())
+    except OSError as e:
+        raise KubeadmError(f"failure loading etcd certificate authority: {e}") from e
+    return etcdmember.issue_certificates(root, etcd_ca, name, machine["address"],
+                                         machine["hostname"], certificates_dir)
+
+
 def _bring_up_control_plane(root: Path, machine: MachineInfo, name: str, ca: KeyPair,
-                            bind_port: int, endpoint: str, initial_cluster: dict[str, str],
-                            state: str, *, promote: Callable[[], None] | None = None) -> str:
+                            pki: etcdmember.MemberPKI, bind_port: int, endpoint: str,
+                            initial_cluster: dict[str, str], state: str, *,
+                            promote: Callable[[], None] | None = None) -> str:
     """etcd, then ``promote`` (a joining learner becomes a voting member), then the API
     server, which needs a voting member: a learner refuses its requests. Returns the etcd
     client URL."""
     try:
-        etcd_url = etcdmember.start(root, find_etcd(), name, machine["address"],
+        etcd_url = etcdmember.start(root, find_etcd(), name, machine["address"], pki,
                                     initial_cluster, state)
         if promote is not None:
             promote()
     except etcdmember.EtcdError as e:
         raise KubeadmError(str(e)) from e
     endpoint_host, _ = split_host_port(endpoint, bind_port)
-    start_apiserver(root, ca, machine["address"], bind_port, etcd_url,
+    start_apiserver(root, ca, machine["address"], bind_port, etcd_url, pki,
                     [machine["hostname"], name, endpoint_host])
     return etcd_url
 
@@ -340,8 +347,8 @@ def init(root: Path, config_path: str) -> None:
     host, port = split_host_port(endpoint, bind_port)
     server = f"https://{host}:{port}"
     etcd_url = _bring_up_control_plane(
-        root, machine, name, ca, bind_port, endpoint,
-        {name: etcdmember.peer_url(machine["address"])}, "new")
+        root, machine, name, ca, etcd_certificates(root, machine, name, certificates_dir),
+        bind_port, endpoint, {name: etcdmember.peer_url(machine["address"])}, "new")
     cluster_name = str(cluster.get("clusterName") or "kubernetes")
     admin_conf = rooted(root, ADMIN_CONF)
     write_private(admin_conf, kubeconfigs.generate(cluster_name, server, ca))
@@ -497,14 +504,17 @@ def join(root: Path, config_path: str, control_plane: bool = False,
                     False, {}, credentials=pair)
         bootstrap_conf.unlink(missing_ok=True)
         return
-    ca = load_ca(root, str(cluster.get("certificatesDir") or DEFAULT_CERTIFICATES_DIR))
+    certificates_dir = str(cluster.get("certificatesDir") or DEFAULT_CERTIFICATES_DIR)
+    ca = load_ca(root, certificates_dir)
     if ca.cert.strip() != ca_pem.strip():
         raise KubeadmError("the certificates in /etc/kubernetes/pki are not the cluster's CA")
     if not etcd_urls:
         raise KubeadmError("no etcd member found on the control-plane Nodes")
+    pki = etcd_certificates(root, machine, name, certificates_dir)
+    tls = pki.context()
     peer = etcdmember.peer_url(machine["address"])
     try:
-        members, member_id = etcdmember.member_add(etcd_urls, peer)
+        members, member_id = etcdmember.member_add(etcd_urls, peer, tls)
     except etcdmember.EtcdError as e:
         raise KubeadmError(str(e)) from e
     initial = {}
@@ -518,8 +528,8 @@ def join(root: Path, config_path: str, control_plane: bool = False,
     bind_port = int((local_endpoint.get("localAPIEndpoint") or {}).get("bindPort")
                     or DEFAULT_BIND_PORT)
     etcd_url = _bring_up_control_plane(
-        root, machine, name, ca, bind_port, endpoint, initial, "existing",
-        promote=lambda: etcdmember.promote(etcd_urls, member_id))
+        root, machine, name, ca, pki, bind_port, endpoint, initial, "existing",
+        promote=lambda: etcdmember.promote(etcd_urls, member_id, tls))
     write_private(rooted(root, ADMIN_CONF), kubeconfigs.generate(cluster_name, server, ca))
     _start_node(root, machine, name, cluster_name, server, ca, registration, version, True,
                 {etcdmember.CLIENT_URLS_ANNOTATION: etcd_url}, cluster=cluster)

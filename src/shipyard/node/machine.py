@@ -42,3 +42,12 @@ def save(info: MachineInfo) -> Path:
 def load(root: Path) -> MachineInfo:
     info: MachineInfo = json.loads(rooted(root, MACHINE_FILE).read_text())
     return info
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` readable by the owner only, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o600)
+    tmp.replace(path)

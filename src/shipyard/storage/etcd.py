@@ -41,6 +41,7 @@ import builtins
 import contextlib
 import heapq
 import logging
+import ssl
 from bisect import bisect_left, insort
 from typing import Any
 
@@ -90,12 +91,13 @@ class EtcdStore:
         history_size: int = 10_000,
         watch_queue_limit: int = 10_000,
         request_timeout: float = 30.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.endpoints = list(endpoints)
         self.prefix = prefix
         self.compaction_interval = compaction_interval
         self.keep_revisions = keep_revisions
-        self._client = EtcdClient(self.endpoints, request_timeout=request_timeout)
+        self._client = EtcdClient(self.endpoints, request_timeout=request_timeout, tls=tls)
         self._raw_prefix = prefix.encode()
         self._history_size = history_size
         self._watch_queue_limit = watch_queue_limit

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ssl
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -73,18 +74,22 @@ def key_range(prefix: bytes) -> JSON:
 class EtcdClient:
     """Unary calls and watch streams against the first reachable endpoint."""
 
-    def __init__(self, endpoints: list[str], *, request_timeout: float = 30.0) -> None:
+    def __init__(self, endpoints: list[str], *, request_timeout: float = 30.0,
+                 tls: ssl.SSLContext | None = None) -> None:
         if not endpoints:
             raise ValueError("at least one etcd endpoint is required")
         self.endpoints = [e.rstrip("/") for e in endpoints]
         self._current = 0
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._tls = tls
+        """For ``https`` endpoints: the CA to trust and the client certificate to present
+        (etcd with ``--client-cert-auth``); None verifies against the system's CAs."""
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
             json_serialize=lambda obj: orjson.dumps(obj).decode(),
-            connector=aiohttp.TCPConnector(limit=0),
+            connector=aiohttp.TCPConnector(limit=0, ssl=self._tls or True),
         )
 
     async def close(self) -> None:

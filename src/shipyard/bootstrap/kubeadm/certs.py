@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from shipyard.api.core import constants as c
 from shipyard.apimachinery.errors import AlreadyExists, NotFound
@@ -120,6 +121,44 @@ def generate(purpose: str, ca_validity_days: int = DEFAULT_CA_VALIDITY_DAYS) -> 
     if purpose in (CA, ETCD_CA, FRONT_PROXY_CA):
         return generate_ca(validity_days=ca_validity_days)
     raise ValueError(f"unknown certificate purpose {purpose!r}")
+
+
+def issue(ca: KeyPair, common_name: str, *, organizations: tuple[str, ...] = (),
+          sans: tuple[str, ...] = (), server: bool = False, client: bool = False,
+          validity: timedelta = timedelta(days=365)) -> KeyPair:
+    """A leaf certificate signed by ``ca``, with a fresh RSA key: ``server``/``client`` pick
+    the extended key usages, ``sans`` are IP addresses or DNS names (kubeadm's etcd server,
+    peer and client certificates, the admin kubeconfig's client certificate)."""
+    ca_cert = x509.load_pem_x509_certificate(ca.cert)
+    key = new_private_key()
+    now = datetime.now(UTC)
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
+    usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
+        [ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([*attributes,
+                                 x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca_cert.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(min(now + validity, ca_cert.not_valid_after_utc))
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                     key_encipherment=True, data_encipherment=False,
+                                     key_agreement=False, key_cert_sign=False, crl_sign=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+    )
+    if sans:
+        names: list[x509.GeneralName] = []
+        for san in dict.fromkeys(sans):
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(san)))
+            except ValueError:
+                names.append(x509.DNSName(san))
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    cert = builder.sign(load_private_key(ca.key), hashes.SHA256())
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), encode_private_key(key))
 
 
 def ca_cert_hash(cert_pem: bytes) -> str:

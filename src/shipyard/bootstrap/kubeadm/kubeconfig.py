@@ -27,14 +27,12 @@ from typing import Any, Final
 
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from shipyard.api.core import constants as c
 from shipyard.client.interfaces import Object, OwnerReference, ReaderWriter
 
 from . import certs
-from .certs import KeyPair, encode_private_key, load_private_key, new_private_key
+from .certs import KeyPair, issue
 
 CLIENT_CERT_VALIDITY: Final = timedelta(days=365)
 CLIENT_CERT_RENEWAL: Final = CLIENT_CERT_VALIDITY / 2
@@ -49,25 +47,8 @@ def _b64(data: bytes) -> str:
 def client_certificate(ca: KeyPair, common_name: str = ADMIN_COMMON_NAME,
                        organization: str = ADMIN_ORGANIZATION,
                        validity: timedelta = CLIENT_CERT_VALIDITY) -> KeyPair:
-    ca_cert = x509.load_pem_x509_certificate(ca.cert)
-    ca_key = load_private_key(ca.key)
-    key = new_private_key()
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-                                 x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .issuer_name(ca_cert.subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + validity)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
-                                     key_encipherment=True, data_encipherment=False,
-                                     key_agreement=False, key_cert_sign=False, crl_sign=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), encode_private_key(key))
+    return issue(ca, common_name, organizations=(organization,), client=True,
+                 validity=validity)
 
 
 def generate(cluster_name: str, server: str, ca: KeyPair) -> str:

@@ -64,6 +64,7 @@ from shipyard.runtime import Controller, EnqueueHandler, Manager, Request, Resul
 from . import machines as m
 from . import types
 from .etcd import (
+    EtcdClientCertificates,
     EtcdEndpoints,
     EtcdMembership,
     EtcdTarget,
@@ -91,7 +92,8 @@ _RANDOM = "bcdfghjklmnpqrstvwxz2456789"
 @dataclass
 class KubeadmControlPlaneOptions:
     etcd: EtcdMembership | None = None
-    """Default: `GatewayEtcdMembership()` at the machines' `EtcdEndpoints`."""
+    """Default: `GatewayEtcdMembership` with the cluster's etcd client certificates
+    (`EtcdClientCertificates`) at the machines' `EtcdEndpoints`."""
     endpoints: EtcdEndpoints = field(default_factory=EtcdEndpoints)
     remote_factory: Any = None
     """kubeconfig text → workload client (default `shipyard.client.Client`)."""
@@ -111,7 +113,8 @@ class KubeadmControlPlaneReconciler:
         self.configs = mgr.informer(bootstrap.CONFIG).cache
         self.external = ExternalObjects(mgr.client)
         self.owns_etcd = options.etcd is None
-        self.etcd: EtcdMembership = options.etcd or GatewayEtcdMembership()
+        self.etcd: EtcdMembership = options.etcd or GatewayEtcdMembership(
+            EtcdClientCertificates(mgr.client))
         self.endpoints = options.endpoints
         self.remote = RemoteClusters(mgr.client, options.remote_factory,
                                      node_handlers=self._node_handler)

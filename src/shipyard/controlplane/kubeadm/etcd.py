@@ -14,8 +14,9 @@ Contract with the node agent / infrastructure provider (what a machine must offe
   names members after the node, `--name=<node name>`), joined when the machine joins;
 - its client URL is `<scheme>://<address>:<port>` where `<address>` is the first `InternalIP`
   of the Machine's `status.addresses` (copied by the Machine controller from the
-  infrastructure machine's `status.addresses`), `<port>` is 2379 and `<scheme>` `http` unless
-  the controller is configured otherwise (`EtcdEndpoints`). The annotation
+  infrastructure machine's `status.addresses`), `<port>` is 2379 and `<scheme>` `https` unless
+  the controller is configured otherwise (`EtcdEndpoints`); the controller trusts the cluster's
+  etcd CA and presents a client certificate it signs (`EtcdClientCertificates`). The annotation
   `controlplane.cluster.x-k8s.io/etcd-client-url` on the Machine overrides all of this (a
   provider whose machines share one address uses it to give each its own port).
 
@@ -26,14 +27,20 @@ fields are omitted (a member's `isLearner: false`, an empty `clientURLs`).
 from __future__ import annotations
 
 import ssl
+import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Final, Protocol, TypedDict
 
 import aiohttp
 import orjson
 
-from shipyard.client.interfaces import Object
+from shipyard.apimachinery.errors import NotFound
+from shipyard.bootstrap.kubeadm import certs
+from shipyard.client.interfaces import Object, Reader
 
 ETCD_CLIENT_URL_ANNOTATION: Final = "controlplane.cluster.x-k8s.io/etcd-client-url"
 DEFAULT_CLIENT_PORT: Final = 2379
@@ -73,7 +80,7 @@ class EtcdMembership(Protocol):
 
 @dataclass(frozen=True)
 class EtcdEndpoints:
-    scheme: str = "http"
+    scheme: str = "https"
     port: int = DEFAULT_CLIENT_PORT
 
     def client_url(self, machine: Object) -> str | None:
@@ -106,6 +113,50 @@ def _member(raw: dict[str, Any]) -> EtcdMember:
 
 
 SSLFactory = Callable[[EtcdTarget], Awaitable[ssl.SSLContext | None]]
+
+CLIENT_COMMON_NAME: Final = "cluster-api.x-k8s.io"
+CLIENT_CERT_VALIDITY: Final = timedelta(days=7)
+SECRET_RECHECK: Final = 60.0
+
+
+class EtcdClientCertificates:
+    """`SSLFactory` for machines that run etcd as kubeadm does (TLS, client certificates from
+    the cluster's etcd CA): trust the CA in the cluster's ``<cluster>-etcd`` Secret and present
+    a client certificate signed by it, as upstream's KCP generates one for its etcd client.
+    The context is kept per cluster, re-read once a minute, renewed when the CA changes or the
+    certificate is past half its life; no Secret means no context (plain ``http`` members)."""
+
+    def __init__(self, client: Reader) -> None:
+        self.client = client
+        self._cache: dict[tuple[str, str], tuple[float, bytes, datetime, ssl.SSLContext]] = {}
+
+    async def __call__(self, target: EtcdTarget) -> ssl.SSLContext | None:
+        key = (target.namespace, target.cluster)
+        cached = self._cache.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < SECRET_RECHECK:
+            return cached[3]
+        try:
+            secret = await self.client.get("v1", "Secret", f"{target.cluster}-etcd",
+                                           target.namespace)
+        except NotFound:
+            self._cache.pop(key, None)
+            return None
+        ca = certs.keypair_from_secret(secret)
+        if cached is not None and cached[1] == ca.cert and datetime.now(UTC) < cached[2]:
+            self._cache[key] = (now, *cached[1:])
+            return cached[3]
+        leaf = certs.issue(ca, CLIENT_COMMON_NAME, client=True, validity=CLIENT_CERT_VALIDITY)
+        context = ssl.create_default_context(cadata=ca.cert.decode())
+        with tempfile.TemporaryDirectory() as scratch:  # load_cert_chain reads files only
+            cert_file, key_file = Path(scratch, "tls.crt"), Path(scratch, "tls.key")
+            cert_file.write_bytes(leaf.cert)
+            key_file.write_bytes(leaf.key)
+            key_file.chmod(0o600)
+            context.load_cert_chain(str(cert_file), str(key_file))
+        renew = datetime.now(UTC) + CLIENT_CERT_VALIDITY / 2
+        self._cache[key] = (now, ca.cert, renew, context)
+        return context
 
 
 class GatewayEtcdMembership:
