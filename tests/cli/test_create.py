@@ -59,8 +59,9 @@ def leftovers(home: Path) -> list[str]:
 
 def ready_nodes(env: Env, kubeconfig: Path) -> list[dict[str, Any]]:
     nodes = env.json(kubeconfig, "get", "nodes")["items"]
+    # A Node the agent has just registered has no status yet.
     return [n for n in nodes if any(c["type"] == "Ready" and c["status"] == "True"
-                                    for c in n["status"].get("conditions") or [])]
+                                    for c in (n.get("status") or {}).get("conditions") or [])]
 
 
 @pytest.mark.timeout(600)
@@ -133,3 +134,31 @@ def test_bad_input_is_refused_before_anything_starts(tmp_path: Path) -> None:
     flavor = env.shipyard("create", "cluster", "x", "--flavor", "gpu")
     assert flavor.returncode == 2 and "has no flavor 'gpu'" in flavor.stderr
     assert not (tmp_path / "clusters").exists()
+
+
+@pytest.mark.timeout(300)
+def test_interrupted_self_managed_deletion_goes_on_when_run_again(tmp_path: Path) -> None:
+    """Deleting a self-managed cluster moves its objects into a throw-away plane first. If
+    the deletion then stops (here: no time at all to wait), the plane and the objects are
+    kept, and running the command again finishes the job from there, even though the
+    cluster's own API is gone by then."""
+    env = Env(tmp_path)
+    created = env.shipyard("create", "cluster", "gamma", "--worker-machine-count", "0")
+    assert created.returncode == 0, created.stdout[-3000:] + created.stderr[-3000:]
+    kubeconfig = tmp_path / "clusters" / "gamma" / "kubeconfig"
+
+    stopped = env.shipyard("delete", "cluster", "gamma", "-n", "default", "--timeout", "0",
+                           kubeconfig=kubeconfig)
+    assert stopped.returncode == 1, stopped.stdout[-3000:]
+    assert "step 'delete' failed" in stopped.stderr
+    assert "run `shipyard delete cluster gamma -n default` again" in stopped.stderr
+    kept = list((tmp_path / "clusters").glob(".gamma-delete-*"))
+    assert len(kept) == 1 and (kept[0] / "bootstrap").is_dir()
+
+    again = env.shipyard("delete", "cluster", "gamma", "-n", "default", kubeconfig=kubeconfig)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "Going on deleting default/gamma" in again.stdout
+    assert "Cluster default/gamma deleted" in again.stdout
+    until(lambda: not leftovers(tmp_path), "every machine process gone", timeout=30)
+    assert not list((tmp_path / "clusters").glob(".gamma-delete-*"))
+    assert not (tmp_path / "clusters" / "gamma").exists()

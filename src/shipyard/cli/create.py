@@ -28,6 +28,11 @@ Node name), so the controllers attach it to the private network of every cluster
 The load balancer is a container of its own and needs no hand-over. The engine, its socket and
 the node image are checked before anything starts.
 
+Deleting a self-managed cluster (`destroy_self_managed`) is the same path backwards, in a
+throw-away plane under ``<clusters>/.<NAME>-delete-*``. Once the objects are moved there, a
+failure keeps that plane (stopped controllers, objects intact) instead of losing them with it;
+``shipyard delete cluster NAME`` finds it and goes on from there (`resume_deletion`).
+
 On failure before the move, the Cluster is deleted from the bootstrap plane (its controllers
 remove the machines) and the bootstrap plane is torn down; whatever could not be removed is
 listed with the command that removes it. `<dir>` is `~/.shipyard/clusters/<NAME>`
@@ -533,6 +538,7 @@ async def destroy_self_managed(name: str, namespace: str, kubeconfig: Path,
     flow.workload_dir = home / "machines"
     flow.say(f"Starting a management plane to delete {namespace}/{name} from")
     await flow.step("bootstrap", flow.start_bootstrap)
+    moved = False
     try:
         async with Client.from_kubeconfig(flow.plane.kubeconfig) as boot, \
                 Client.from_kubeconfig(kubeconfig) as source:
@@ -542,29 +548,92 @@ async def destroy_self_managed(name: str, namespace: str, kubeconfig: Path,
             flow.say(f"Moving {namespace}/{name}'s Cluster API objects off the cluster")
             await flow.step("move", lambda: Mover(source, log=lambda x: flow.say(f"  {x}"))
                             .move(boot, namespace))
+            moved = True
             flow.say(f"Deleting cluster {namespace}/{name}")
             await boot.delete(V2, "Cluster", name, namespace)
-            deadline = time.monotonic() + timeout
-            last = ""
-            while True:
-                cluster_left, kcp, machines = await flow.observe(boot)
-                if cluster_left is None and not machines:
-                    break
-                line = summary(cluster_left, kcp, machines)
-                if line != last:
-                    flow.say(line)
-                    last = line
-                if time.monotonic() > deadline:
-                    raise StepFailed("delete", f"still present after {timeout:g}s: {line}; "
-                                     f"left behind: {leftovers(flow)}")
-                await asyncio.sleep(1.0)
-    finally:
+            await _wait_deleted(flow, boot)
+    except BaseException as e:
         await flow.stop_controllers()
-        await flow.teardown()
-        shutil.rmtree(flow.home, ignore_errors=True)
+        if not moved:
+            await flow.teardown()
+            shutil.rmtree(flow.home, ignore_errors=True)
+            raise
+        # The objects live in the plane now: keep it, so that nothing is lost and the
+        # deletion can go on from where it stopped.
+        raise StepFailed("delete", f"{e}; the cluster's Cluster API objects are kept in the "
+                         f"management plane at {flow.plane.dir}: run `shipyard delete cluster "
+                         f"{name} -n {namespace}` again to go on deleting from there") from e
+    await finish_deletion(flow, home)
+
+
+async def _wait_deleted(flow: Flow, boot: Any) -> None:
+    deadline = time.monotonic() + flow.timeout
+    last = ""
+    while True:
+        cluster_left, kcp, machines = await flow.observe(boot)
+        if cluster_left is None and not machines:
+            return
+        line = summary(cluster_left, kcp, machines)
+        if line != last:
+            flow.say(line)
+            last = line
+        if time.monotonic() > deadline:
+            raise StepFailed("delete", f"still present after {flow.timeout:g}s: {line}; "
+                             f"left running: {leftovers(flow)}")
+        await asyncio.sleep(1.0)
+
+
+async def finish_deletion(flow: Flow, home: Path) -> None:
+    await flow.stop_controllers()
+    await flow.teardown()
+    shutil.rmtree(flow.home, ignore_errors=True)
     if home.exists() and not any((home / "machines").rglob("machine.json")):
         shutil.rmtree(home, ignore_errors=True)
-    flow.say(f"Cluster {namespace}/{name} deleted")
+    flow.say(f"Cluster {flow.namespace}/{flow.name} deleted")
+
+
+def interrupted_deletion(name: str) -> Path | None:
+    """The plane a failed self-managed deletion of ``name`` left, holding its objects."""
+    home = clusters_home() / name
+    if not home.parent.is_dir():
+        return None
+    for candidate in sorted(home.parent.glob(f".{name}-delete-*")):
+        if (candidate / "bootstrap").is_dir():
+            return candidate
+    return None
+
+
+async def resume_deletion(name: str, namespace: str, left: Path,
+                          echo: Callable[[str], None], timeout: float = 600.0) -> None:
+    """Go on deleting ``name`` from the plane an interrupted deletion kept (``left``): start
+    it if it stopped, run the controllers again, wait until the cluster is gone, tear down."""
+    from shipyard.client import Client
+
+    home = clusters_home() / name
+    log_to_file(home.parent / f"{name}.log")
+    flow = Flow(name, namespace, left, "process", "", {}, timeout, echo)
+    flow.workload_dir = home / "machines"
+    flow.say(f"Going on deleting {namespace}/{name} from the management plane at "
+             f"{flow.plane.dir}")
+    if flow.plane.running_pid() is None:
+        await flow.step("bootstrap", flow.start_bootstrap)
+    try:
+        async with Client.from_kubeconfig(flow.plane.kubeconfig) as boot:
+            cluster, _, _ = await flow.observe(boot)
+            ref = ((cluster or {}).get("spec") or {}).get("infrastructureRef") or {}
+            if ref.get("kind"):
+                flow.infrastructure = str(ref["kind"]).removesuffix("Cluster").lower()
+            if flow.infrastructure == "docker":
+                await asyncio.to_thread(docker_engine_check)
+            await flow.step("init", lambda: flow.init_bootstrap(boot))
+            if cluster is not None and not cluster["metadata"].get("deletionTimestamp"):
+                await boot.delete(V2, "Cluster", name, namespace)
+            await _wait_deleted(flow, boot)
+    except BaseException as e:
+        await flow.stop_controllers()
+        raise StepFailed("delete", f"{e}; the management plane at {flow.plane.dir} is kept: "
+                         f"run `shipyard delete cluster {name} -n {namespace}` again") from e
+    await finish_deletion(flow, home)
 
 
 def leftovers(flow: Flow) -> str:

@@ -178,6 +178,12 @@ def delete_cluster(name: str, kubeconfig: Path | None, kubeconfig_context: str |
         ns = namespace or client.namespace
         from shipyard.cli import create
 
+        kept = create.interrupted_deletion(name)
+        if kept is not None:
+            # A self-managed deletion stopped after moving the objects into a plane of its
+            # own: the cluster's own API may be gone already, so go on from that plane.
+            await create.resume_deletion(name, ns, kept, click.echo, timeout)
+            return
         try:
             self_managed = await create.is_self_managed(client, name, ns)
         except NotFound:

@@ -148,16 +148,18 @@ def node_status(config: KubeletConfig, previous: dict[str, Any] | None) -> dict[
 
 
 async def register(client: Client, config: KubeletConfig) -> dict[str, Any]:
-    """Create the Node if absent (as the kubelet's registerWithAPIServer); returns it."""
+    """Create the Node if absent (as the kubelet's registerWithAPIServer, with its first
+    status already in it, so no reader ever sees a Node without one); returns it."""
+    manifest = {**node_manifest(config), "status": node_status(config, None)}
     try:
-        node: dict[str, Any] = await client.create(node_manifest(config))
+        node: dict[str, Any] = await client.create(manifest)
     except AlreadyExists:
         node = await client.get("v1", "Node", config["nodeName"])
         if node.get("spec", {}).get("providerID") != config["providerID"]:
             # A Node left by an earlier machine of the same name: take it over, as the
             # kubelet does when its providerID/externalID would otherwise clash.
             await client.delete("v1", "Node", config["nodeName"])
-            node = await client.create(node_manifest(config))
+            node = await client.create(manifest)
     return node
 
 
