@@ -162,3 +162,19 @@ def test_interrupted_self_managed_deletion_goes_on_when_run_again(tmp_path: Path
     until(lambda: not leftovers(tmp_path), "every machine process gone", timeout=30)
     assert not list((tmp_path / "clusters").glob(".gamma-delete-*"))
     assert not (tmp_path / "clusters" / "gamma").exists()
+
+
+@pytest.mark.timeout(300)
+def test_a_failed_create_names_its_step_and_removes_what_it_made(tmp_path: Path) -> None:
+    """No time to wait for the machines: the wait step fails, and the command deletes the
+    cluster from its bootstrap plane (whose controllers remove the machines) and tears the
+    plane down, leaving no process and no file."""
+    env = Env(tmp_path)
+    failed = env.shipyard("create", "cluster", "delta", "--worker-machine-count", "1",
+                          "--timeout", "1")
+    assert failed.returncode == 1, failed.stdout[-3000:]
+    assert "step 'wait' failed: TimeoutError: not Running after 1s" in failed.stderr
+    assert "Deleting cluster delta from the bootstrap plane" in failed.stdout
+    assert "Left behind" not in failed.stderr
+    until(lambda: not leftovers(tmp_path), "every machine process gone", timeout=30)
+    assert not (tmp_path / "clusters" / "delta").exists()

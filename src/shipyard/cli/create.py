@@ -443,6 +443,23 @@ class Flow:
                                    + (f" (last error: {last_error})" if last_error else ""))
             await asyncio.sleep(1.0)
 
+    async def wait_deleted(self, boot: Any, timeout: float) -> str | None:
+        """Wait until the Cluster and its Machines are gone, saying how it goes; None once
+        they are, else (after ``timeout`` seconds) the last progress line."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            cluster, kcp, machines = await self.observe(boot)
+            if cluster is None and not machines:
+                return None
+            line = summary(cluster, kcp, machines)
+            if line != last:
+                self.say(line)
+                last = line
+            if time.monotonic() > deadline:
+                return line
+            await asyncio.sleep(1.0)
+
     async def clean_up(self) -> list[str]:
         """After a failure before the move: delete the Cluster from the bootstrap plane (the
         controllers remove its machines), stop everything; returns what is left."""
@@ -457,18 +474,7 @@ class Flow:
                     await self.stop_controllers()
                     await self.init_bootstrap(boot)
                     await boot.delete(V2, "Cluster", self.name, self.namespace)
-                    deadline = time.monotonic() + 120
-                    last = ""
-                    while time.monotonic() < deadline:
-                        cluster, kcp, machines = await self.observe(boot)
-                        if not machines and cluster is None:
-                            break
-                        line = summary(cluster, kcp, machines)
-                        if line != last:
-                            self.say(line)
-                            last = line
-                        await asyncio.sleep(1.0)
-                    else:
+                    if await self.wait_deleted(boot, 120) is not None:
                         left.append(leftovers(self))
             except Exception as e:  # noqa: BLE001 - report what is left instead
                 left.append(f"cluster {self.name} could not be deleted: {e}")
@@ -567,20 +573,10 @@ async def destroy_self_managed(name: str, namespace: str, kubeconfig: Path,
 
 
 async def _wait_deleted(flow: Flow, boot: Any) -> None:
-    deadline = time.monotonic() + flow.timeout
-    last = ""
-    while True:
-        cluster_left, kcp, machines = await flow.observe(boot)
-        if cluster_left is None and not machines:
-            return
-        line = summary(cluster_left, kcp, machines)
-        if line != last:
-            flow.say(line)
-            last = line
-        if time.monotonic() > deadline:
-            raise StepFailed("delete", f"still present after {flow.timeout:g}s: {line}; "
-                             f"left running: {leftovers(flow)}")
-        await asyncio.sleep(1.0)
+    line = await flow.wait_deleted(boot, flow.timeout)
+    if line is not None:
+        raise StepFailed("delete", f"still present after {flow.timeout:g}s: {line}; "
+                         f"left running: {leftovers(flow)}")
 
 
 async def finish_deletion(flow: Flow, home: Path) -> None:
