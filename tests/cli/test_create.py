@@ -5,11 +5,14 @@ deletion (moved back to a throw-away plane first) leaves no process, port or fil
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,16 @@ def until(check: Any, what: str, timeout: float = 120) -> Any:
 def leftovers(home: Path) -> list[str]:
     out = subprocess.run(["pgrep", "-af", str(home)], capture_output=True, text=True)
     return [line for line in out.stdout.splitlines() if "pgrep" not in line]
+
+
+@pytest.fixture(autouse=True)
+def no_machine_outlives_its_test(tmp_path: Path) -> Iterator[None]:
+    """A test that fails half-way leaves its machines' processes running, holding addresses
+    and ports later tests want: stop whatever still runs from this test's directory."""
+    yield
+    for line in leftovers(tmp_path):
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(line.split()[0]), signal.SIGKILL)
 
 
 def ready_nodes(env: Env, kubeconfig: Path) -> list[dict[str, Any]]:
