@@ -119,9 +119,18 @@ def patch_meta_for(group: str, kind: str,
     known = _KINDS.get((group, kind))
     if known is not None or schema is None:
         return known
+    cached = _DERIVED.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
     derived = patch_meta_from_schema(schema)
-    return PatchMeta(strategy=derived.strategy, merge_key=derived.merge_key,
+    meta = PatchMeta(strategy=derived.strategy, merge_key=derived.merge_key,
                      fields={**derived.fields, "metadata": OBJECT_META}, items=derived.items)
+    if schema:  # built-in schemas live as long as the process: derive each once
+        _DERIVED[id(schema)] = (schema, meta)
+    return meta
+
+
+_DERIVED: dict[int, tuple[Mapping[str, Any], PatchMeta]] = {}
 
 
 def patch_meta_from_schema(schema: Mapping[str, Any]) -> PatchMeta:

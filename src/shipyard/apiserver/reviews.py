@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from shipyard.apimachinery import errors
 from shipyard.apiserver import codec
-from shipyard.apiserver.authn import USER_EXTENSION, User
+from shipyard.apiserver.authn import USER_EXTENSION, User, anonymous
 from shipyard.apiserver.builtinschema import OPAQUE, Schema, kind_schema
 from shipyard.apiserver.http import Request, Send, respond_json
 from shipyard.apiserver.resources import ResourceInfo
@@ -29,9 +29,8 @@ REVIEW_SCHEMA: Schema = kind_schema({"spec": OPAQUE, "status": OPAQUE},
 
 def _user(request: Request) -> User:
     user: User | None = (request.scope.get("extensions") or {}).get(USER_EXTENSION)
-    if user is None:  # served without authentication (--insecure): kube's anonymous user
-        return {"name": "system:anonymous", "groups": ["system:unauthenticated"]}
-    return user
+    # Served without authentication (--insecure): kube's anonymous user.
+    return anonymous() if user is None else user
 
 
 def answer(info: ResourceInfo, review: dict[str, Any], user: User) -> dict[str, Any]:

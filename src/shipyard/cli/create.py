@@ -48,7 +48,7 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import yaml
@@ -62,6 +62,7 @@ STATIC_POD_PATH = "/etc/kubernetes/manifests/shipyard-controller-manager.yaml"
 KUBECONFIG_IN_MACHINE = "/etc/kubernetes/admin.conf"
 API_SERVER_PORT = 6443
 """kubeadm's default bind port: where each control-plane machine's own API server listens."""
+T = TypeVar("T")
 NATIVE = {"process", "docker"}
 """Infrastructure whose machines run Shipyard's node agent (and so static pods)."""
 ENGINE_SOCKET_IN_MACHINE = "/var/run/docker.sock"
@@ -140,13 +141,29 @@ def docker_controllers_env() -> list[dict[str, Any]]:
 def engine_socket() -> str:
     """The Docker engine's unix socket on this host (``DOCKER_HOST``, else docker's default),
     to be mounted into the control-plane containers; a TCP engine cannot be."""
-    url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    if not url.startswith("unix://"):
+    from shipyard.providers.docker.engine import unix_socket
+
+    path = unix_socket(None)
+    if path is None:
         raise click.UsageError(
             f"create cluster -i docker mounts the engine's socket into the control-plane "
-            f"machines, so the cluster can manage itself; DOCKER_HOST={url} is not a unix "
-            "socket")
-    return url.removeprefix("unix://")
+            f"machines, so the cluster can manage itself; DOCKER_HOST="
+            f"{os.environ.get('DOCKER_HOST')} is not a unix socket")
+    return path
+
+
+def on_engine(call: Callable[[Any], T]) -> T:
+    """``call`` with a connection to the Docker engine (``DOCKER_HOST``), closed afterwards;
+    engine errors become a clear CLI error."""
+    from shipyard.providers.docker.engine import Engine, EngineError
+
+    engine = Engine()
+    try:
+        return call(engine)
+    except EngineError as e:
+        raise click.ClickException(str(e)) from e
+    finally:
+        engine.close()
 
 
 def with_engine_socket(objects: list[dict[str, Any]], socket: str) -> None:
@@ -538,10 +555,8 @@ async def destroy_self_managed(name: str, namespace: str, kubeconfig: Path,
         # would strand the objects in a throw-away plane.
         await asyncio.to_thread(docker_engine_check)
     home = clusters_home() / name
-    log_to_file(home.parent / f"{name}.log")
-    flow = Flow(name, namespace, Path(tempfile_dir(home)), infra or "process", "", {}, timeout,
-                echo)
-    flow.workload_dir = home / "machines"
+    flow = deletion_flow(name, namespace, Path(tempfile_dir(home)), infra or "process", timeout,
+                         echo)
     flow.say(f"Starting a management plane to delete {namespace}/{name} from")
     await flow.step("bootstrap", flow.start_bootstrap)
     moved = False
@@ -570,6 +585,17 @@ async def destroy_self_managed(name: str, namespace: str, kubeconfig: Path,
                          f"management plane at {flow.plane.dir}: run `shipyard delete cluster "
                          f"{name} -n {namespace}` again to go on deleting from there") from e
     await finish_deletion(flow, home)
+
+
+def deletion_flow(name: str, namespace: str, directory: Path, infrastructure: str,
+                  timeout: float, echo: Callable[[str], None]) -> Flow:
+    """The flow that deletes a self-managed cluster from a plane under ``directory``: its
+    machines are the ones `create cluster` made under the cluster's home."""
+    home = clusters_home() / name
+    log_to_file(home.parent / f"{name}.log")
+    flow = Flow(name, namespace, directory, infrastructure, "", {}, timeout, echo)
+    flow.workload_dir = home / "machines"
+    return flow
 
 
 async def _wait_deleted(flow: Flow, boot: Any) -> None:
@@ -606,9 +632,7 @@ async def resume_deletion(name: str, namespace: str, left: Path,
     from shipyard.client import Client
 
     home = clusters_home() / name
-    log_to_file(home.parent / f"{name}.log")
-    flow = Flow(name, namespace, left, "process", "", {}, timeout, echo)
-    flow.workload_dir = home / "machines"
+    flow = deletion_flow(name, namespace, left, "process", timeout, echo)
     flow.say(f"Going on deleting {namespace}/{name} from the management plane at "
              f"{flow.plane.dir}")
     if flow.plane.running_pid() is None:
@@ -647,15 +671,7 @@ def leftovers(flow: Flow) -> str:
 
 
 def docker_engine_check() -> None:
-    from shipyard.providers.docker.engine import Engine, EngineError
-
-    engine = Engine()
-    try:
-        engine.ping()
-    except EngineError as e:
-        raise click.ClickException(str(e)) from e
-    finally:
-        engine.close()
+    on_engine(lambda engine: engine.ping())
 
 
 def tempfile_dir(home: Path) -> str:
@@ -673,21 +689,14 @@ def create() -> None:
 def docker_preflight() -> str:
     """Before anything starts: the engine answers, its socket can be mounted, and the node
     image is there; returns the image (``DOCKER_NODE_IMAGE`` picks another)."""
-    from shipyard.providers.docker.engine import Engine, EngineError
     from shipyard.providers.docker.image import default_node_image
 
     engine_socket()
     image = os.environ.get("DOCKER_NODE_IMAGE") or default_node_image()
-    engine = Engine()
-    try:
-        if not engine.image_present(image):
-            raise click.ClickException(
-                f"the node image {image} is not in the Docker engine; build it with "
-                "`shipyard build node-image`")
-    except EngineError as e:
-        raise click.ClickException(str(e)) from e
-    finally:
-        engine.close()
+    if not on_engine(lambda engine: engine.image_present(image)):
+        raise click.ClickException(
+            f"the node image {image} is not in the Docker engine; build it with "
+            "`shipyard build node-image`")
     return image
 
 

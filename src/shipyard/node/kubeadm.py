@@ -109,12 +109,14 @@ def node_name(machine: MachineInfo, registration: dict[str, Any]) -> str:
     return str(registration.get("name") or machine["hostname"]).lower()
 
 
-def load_ca(root: Path, certificates_dir: str) -> KeyPair:
+def load_ca(root: Path, certificates_dir: str, stem: str = "ca", what: str = "ca") -> KeyPair:
+    """The CA ``<certificates_dir>/<stem>.crt|.key`` the bootstrap data wrote (``etcd/ca``:
+    the etcd CA)."""
     base = rooted(root, certificates_dir)
     try:
-        return KeyPair((base / "ca.crt").read_bytes(), (base / "ca.key").read_bytes())
+        return KeyPair((base / f"{stem}.crt").read_bytes(), (base / f"{stem}.key").read_bytes())
     except OSError as e:
-        raise KubeadmError(f"failure loading ca certificate authority: {e}") from e
+        raise KubeadmError(f"failure loading {what} certificate authority: {e}") from e
 
 
 def kubeconfig_with_cert(cluster: str, server: str, ca_pem: bytes, user: str,
@@ -293,11 +295,7 @@ def _kubelet_config(machine: MachineInfo, name: str, registration: dict[str, Any
 def etcd_certificates(root: Path, machine: MachineInfo, name: str,
                       certificates_dir: str) -> etcdmember.MemberPKI:
     """The member's etcd certificates, from the etcd CA the bootstrap data wrote."""
-    base = rooted(root, certificates_dir) / "etcd"
-    try:
-        etcd_ca = KeyPair((base / "ca.crt").read_bytes(), (base / "ca.key").read_bytes())
-    except OSError as e:
-        raise KubeadmError(f"failure loading etcd certificate authority: {e}") from e
+    etcd_ca = load_ca(root, certificates_dir, "etcd/ca", "etcd")
     return etcdmember.issue_certificates(root, etcd_ca, name, machine["address"],
                                          machine["hostname"], certificates_dir)
 

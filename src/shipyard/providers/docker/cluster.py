@@ -75,6 +75,7 @@ class DockerClusterReconciler:
         """The container these controllers run in, when it is a machine on the same engine
         (a self-managed Docker cluster): it joins every managed cluster's network, so the
         controllers reach those clusters' API servers on their private networks."""
+        self._attached: set[str] = set()  # networks it joined: no inspection every resync
         self._backends: dict[tuple[str, str], list[str]] = {}
         self.map_cluster = contract.ref_mapper(types.CLUSTER)
 
@@ -134,8 +135,9 @@ class DockerClusterReconciler:
         name = lb_name(cluster)
         self.engine.ensure_network(network, cluster_labels(namespace, cluster,
                                                            eng.ROLE_LOAD_BALANCER))
-        if self.self_container:
+        if self.self_container and network not in self._attached:
             self.engine.attach(network, self.self_container)
+            self._attached.add(network)
         state = self.engine.container(name, owner)
         if state is None:
             image = self.lb_image(infra)
@@ -196,6 +198,7 @@ class DockerClusterReconciler:
             self.engine.remove(lb_name(cluster), owner)
             self._backends.pop((namespace, cluster), None)
             network = eng.network_name(namespace, cluster)
+            self._attached.discard(network)
             self.engine.detach_managers(network, owner)
             return self.engine.remove_network(network, owner)
 

@@ -135,7 +135,7 @@ class Engine:
     def client(self) -> docker.DockerClient:
         with self._lock:
             if self._client is None:
-                socket_path = _unix_socket(self.docker_host)
+                socket_path = unix_socket(self.docker_host)
                 if socket_path is not None and not os.path.exists(socket_path):
                     # Checked first: docker-py leaks the socket of a failed unix connect.
                     raise EngineUnavailable(f"cannot reach a Docker engine at "
@@ -392,7 +392,9 @@ def _state(container: Container) -> ContainerState:
                           started_at=str(state.get("StartedAt") or ""))
 
 
-def _unix_socket(docker_host: str | None) -> str | None:
+def unix_socket(docker_host: str | None) -> str | None:
+    """The engine's unix socket path (``docker_host``, else ``DOCKER_HOST``, else docker's
+    default), or None for an engine reached over TCP."""
     url = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     if url.startswith("unix://"):
         return url.removeprefix("unix://")
